@@ -1,0 +1,80 @@
+/* Agents: one container per build, running its own dockerd on a dedicated data root.
+ *
+ * On the host an agent is a container labelled io.slipway.agent=<id> and
+ * io.slipway.state-dir=<state dir>, plus <state dir>/agents/<id>/ holding its data root and
+ * SSH material. agent_run either returns a ready agent or leaves nothing behind. */
+#ifndef SLIPWAY_AGENT_H
+#define SLIPWAY_AGENT_H
+
+#include <jansson.h>
+
+#include "slipway/docker.h"
+#include "slipway/error.h"
+
+#define AGENT_LABEL_ID "io.slipway.agent"
+#define AGENT_LABEL_STATE_DIR "io.slipway.state-dir"
+#define AGENT_LABEL_PREFIX "io.slipway."
+#define AGENT_DEFAULT_IMAGE "slipway/agent:latest"
+#define AGENT_DEFAULT_STATE_DIR "/var/lib/slipway"
+#define AGENT_DEFAULT_BIND_ADDRESS "127.0.0.1"
+#define AGENT_DEFAULT_READY_TIMEOUT 120 /* seconds */
+#define AGENT_STOP_TIMEOUT 10           /* seconds docker waits before SIGKILL */
+#define AGENT_USER "jenkins"
+#define AGENT_ID_BYTES 6 /* 12 hex characters */
+
+struct agent_options {
+        const char *name;             /* container name; NULL: "slipway-<id>" */
+        const char *image;            /* NULL: AGENT_DEFAULT_IMAGE */
+        const char *state_dir;        /* NULL: AGENT_DEFAULT_STATE_DIR */
+        const char *bind_address;     /* NULL: AGENT_DEFAULT_BIND_ADDRESS */
+        const char *pubkey_file;      /* authorized key; NULL: generate a client key */
+        const char *const *labels;    /* NULL-terminated "key=value", may be NULL */
+        int ready_timeout_s;          /* 0: AGENT_DEFAULT_READY_TIMEOUT */
+};
+
+struct agent {
+        char id[2 * AGENT_ID_BYTES + 1];
+        char *container_id;
+        char *name;
+        char *dir;             /* <state dir>/agents/<id> */
+        char *bind_address;
+        int ssh_port;
+        char *host_public_key; /* "ssh-ed25519 AAAA... comment" */
+        char *client_key;      /* generated private key path, or NULL with --pubkey */
+        char *known_hosts;     /* path of a known_hosts file holding the host key */
+        double ready_seconds;  /* from request to ready */
+};
+
+void agent_free(struct agent *agent);
+
+int agent_run(struct docker_client *docker, const struct agent_options *options,
+              struct agent **out, struct sw_error *err);
+
+/* The exact ssh command line that reaches the agent with strict host key checking. */
+char *agent_ssh_command(const struct agent *agent);
+
+/* The agents of state_dir as a JSON array of objects: id, name, container, state, status,
+ * image, created, ssh_host, ssh_port, labels. Data roots left without a container appear with
+ * state "orphaned". */
+int agent_list(struct docker_client *docker, const char *state_dir, json_t **out,
+               struct sw_error *err);
+
+/* Find an agent of state_dir by agent id, container name or container id (prefix of at least
+ * 4 characters). *container_id may be set to NULL for an orphaned data root. */
+int agent_find(struct docker_client *docker, const char *state_dir, const char *ref,
+               char **agent_id, char **container_id, struct sw_error *err);
+
+/* Stop and remove the container (with its volumes), then its data root and files. Already
+ * gone is success. */
+int agent_remove(struct docker_client *docker, const char *state_dir, const char *ref,
+                 struct sw_error *err);
+
+/* Stop and remove a container (if container_id) and an agent directory (if dir). */
+int agent_destroy(struct docker_client *docker, const char *container_id, const char *dir,
+                  struct sw_error *err);
+
+/* Remove every agent of state_dir; continues past failures, returns the first. */
+int agent_remove_all(struct docker_client *docker, const char *state_dir, int *removed,
+                     struct sw_error *err);
+
+#endif

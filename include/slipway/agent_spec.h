@@ -1,0 +1,32 @@
+/* The Engine API request that creates an agent container: capabilities instead of
+ * --privileged, the security options nested dockerd needs, the data root bind mount, labels
+ * and the SSH port published on one address only. Pure functions, unit-tested. */
+#ifndef SLIPWAY_AGENT_SPEC_H
+#define SLIPWAY_AGENT_SPEC_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "slipway/error.h"
+
+#define AGENT_DATA_ROOT_IN_CONTAINER "/var/lib/docker"
+
+struct agent_spec {
+        const char *id;
+        const char *image;
+        const char *state_dir;
+        const char *data_root;     /* host directory bind-mounted at /var/lib/docker */
+        const char *bind_address;  /* host address the SSH port is published on */
+        const char *const *labels; /* user "key=value" pairs, NULL-terminated, may be NULL */
+        const char *const *cap_drop; /* capabilities the host lacks, NULL-terminated */
+};
+
+json_t *agent_spec_container_body(const struct agent_spec *spec, struct sw_error *err);
+
+/* Container names: what Docker accepts, [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 63 chars. */
+bool agent_spec_name_valid(const char *name, struct sw_error *err);
+/* User labels: "key=value", key not empty, not in slipway's own io.slipway. namespace. */
+bool agent_spec_label_valid(const char *label, struct sw_error *err);
+
+#endif

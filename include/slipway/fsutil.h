@@ -1,0 +1,28 @@
+/* File system helpers. All return 0 or -errno unless stated. */
+#ifndef SLIPWAY_FSUTIL_H
+#define SLIPWAY_FSUTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* mkdir -p; the last component gets mode, parents 0755. */
+int fs_mkdir_p(const char *path, mode_t mode);
+
+/* Remove a tree without following symlinks and without crossing into other file systems:
+ * a mount found inside is an error (-EBUSY), never a descent. Missing path is success. */
+int fs_remove_tree(const char *path);
+
+/* Write a file atomically: temp file in the same directory, fsync, rename, fsync dir. */
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Read a whole file of at most max bytes (-EFBIG beyond) into a NUL-terminated buffer. */
+int fs_read_bounded(const char *path, size_t max, char **out, size_t *len_out);
+
+/* Whether path lives on overlayfs (where an inner overlay2 data root cannot live). */
+int fs_is_overlay(const char *path, bool *overlay);
+
+/* n random bytes as 2n lowercase hex chars plus NUL into out (size >= 2n+1). */
+int random_hex(char *out, size_t n);
+
+#endif

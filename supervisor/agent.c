@@ -1,0 +1,395 @@
+/* Agent lifecycle for manual agents: see include/slipway/agent.h.
+ *
+ * agent_run takes these steps, undoing all of them if any fails (no half-made agents):
+ *   directory and data root -> SSH keys -> container create -> keys uploaded -> start ->
+ *   wait for the init's ready file -> known_hosts written. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "slipway/agent.h"
+#include "slipway/agent_spec.h"
+#include "slipway/caps.h"
+#include "slipway/cleanup.h"
+#include "slipway/fsutil.h"
+#include "slipway/sshkey.h"
+#include "slipway/tar.h"
+
+#define READY_FILE "/run/slipway/ready"
+#define READY_POLL_NS (50 * 1000 * 1000)
+#define JENKINS_UID 1000
+#define JENKINS_GID 1000
+
+void agent_free(struct agent *agent)
+{
+        if (!agent)
+                return;
+        free(agent->container_id);
+        free(agent->name);
+        free(agent->dir);
+        free(agent->bind_address);
+        free(agent->host_public_key);
+        free(agent->client_key);
+        free(agent->known_hosts);
+        free(agent);
+}
+
+static void agent_freep(struct agent **agent)
+{
+        agent_free(*agent);
+}
+
+static double now_seconds(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+static char *path_join(const char *dir, const char *name)
+{
+        char *path;
+        return asprintf(&path, "%s/%s", dir, name) < 0 ? NULL : path;
+}
+
+/* Remove whatever part of an agent exists. Used for rollback and for rm. */
+int agent_destroy(struct docker_client *docker, const char *container_id, const char *dir,
+                         struct sw_error *err)
+{
+        if (container_id) {
+                struct sw_error ignored;
+                /* A clean stop lets the inner dockerd unmount its layers; remove forces anyway. */
+                (void) docker_container_stop(docker, container_id, AGENT_STOP_TIMEOUT, &ignored);
+                int r = docker_container_remove(docker, container_id, true, true, err);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+        }
+        if (dir) {
+                int r = fs_remove_tree(dir);
+                if (r < 0)
+                        return sw_error_errno(err, -r, "remove agent directory %s", dir);
+        }
+        return 0;
+}
+
+static int agent_prepare_dir(struct agent *agent, const char *state_dir, struct sw_error *err)
+{
+        _cleanup_free_ char *agents = path_join(state_dir, "agents");
+        if (!agents || asprintf(&agent->dir, "%s/%s", agents, agent->id) < 0)
+                return sw_error_set(err, ENOMEM, "agent directory");
+        int r = fs_mkdir_p(agents, 0700);
+        if (r < 0)
+                return sw_error_errno(err, -r, "create state directory %s", agents);
+        if (mkdir(agent->dir, 0700) < 0)
+                return sw_error_errno(err, errno, "create agent directory %s", agent->dir);
+        _cleanup_free_ char *data_root = path_join(agent->dir, "data-root");
+        _cleanup_free_ char *ssh = path_join(agent->dir, "ssh");
+        if (!data_root || !ssh)
+                return sw_error_set(err, ENOMEM, "agent directory");
+        if (mkdir(data_root, 0710) < 0)
+                return sw_error_errno(err, errno, "create data root %s", data_root);
+        if (mkdir(ssh, 0700) < 0)
+                return sw_error_errno(err, errno, "create %s", ssh);
+        bool overlay;
+        r = fs_is_overlay(data_root, &overlay);
+        if (r < 0)
+                return sw_error_errno(err, -r, "data root %s", data_root);
+        if (overlay)
+                return sw_error_set(err, EINVAL,
+                                    "data root %s is on overlayfs, where the agent's overlay2 "
+                                    "driver cannot work: put the state directory (--state-dir) "
+                                    "on another file system", data_root);
+        return 0;
+}
+
+/* Generate the agent's host key (and a client key unless one was given) and return the tar
+ * that hands them to the container. The private host key leaves the host disk right after. */
+static int agent_prepare_keys(struct agent *agent, const struct agent_options *options,
+                              struct tar_writer *tar, struct sw_error *err)
+{
+        _cleanup_free_ char *authorized = NULL;
+        if (options->pubkey_file) {
+                int r = sshkey_read_public(options->pubkey_file, &authorized, err);
+                if (r < 0)
+                        return r;
+        } else {
+                agent->client_key = NULL;
+                if (asprintf(&agent->client_key, "%s/ssh/id_ed25519", agent->dir) < 0)
+                        return sw_error_set(err, ENOMEM, "client key");
+                char comment[64];
+                snprintf(comment, sizeof(comment), "slipway-client-%s", agent->id);
+                int r = sshkey_generate(agent->client_key, comment, err);
+                if (r < 0)
+                        return r;
+                _cleanup_free_ char *pub = NULL;
+                if (asprintf(&pub, "%s.pub", agent->client_key) < 0)
+                        return sw_error_set(err, ENOMEM, "client key");
+                r = sshkey_read_public(pub, &authorized, err);
+                if (r < 0)
+                        return r;
+        }
+
+        _cleanup_free_ char *host_key = NULL, *host_pub = NULL;
+        if (asprintf(&host_key, "%s/ssh/host_ed25519_key", agent->dir) < 0 ||
+            asprintf(&host_pub, "%s.pub", host_key) < 0)
+                return sw_error_set(err, ENOMEM, "host key");
+        char comment[64];
+        snprintf(comment, sizeof(comment), "slipway-agent-%s", agent->id);
+        int r = sshkey_generate(host_key, comment, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *private_key = NULL;
+        size_t private_len = 0;
+        r = fs_read_bounded(host_key, 16384, &private_key, &private_len);
+        unlink(host_key);
+        if (r < 0)
+                return sw_error_errno(err, -r, "read %s", host_key);
+        r = sshkey_read_public(host_pub, &agent->host_public_key, err);
+        if (r < 0) {
+                explicit_bzero(private_key, private_len);
+                return r;
+        }
+        agent->host_public_key[strcspn(agent->host_public_key, "\n")] = '\0';
+
+        size_t pub_len = strlen(agent->host_public_key);
+        r = tar_add_directory(tar, "etc/ssh", 0755, 0, 0);
+        if (r >= 0)
+                r = tar_add_file(tar, "etc/ssh/ssh_host_ed25519_key", 0600, 0, 0, private_key,
+                                 private_len);
+        explicit_bzero(private_key, private_len);
+        if (r >= 0) {
+                _cleanup_free_ char *line = NULL;
+                if (asprintf(&line, "%s\n", agent->host_public_key) < 0)
+                        return sw_error_set(err, ENOMEM, "host key");
+                r = tar_add_file(tar, "etc/ssh/ssh_host_ed25519_key.pub", 0644, 0, 0, line, pub_len + 1);
+        }
+        if (r >= 0)
+                r = tar_add_directory(tar, "run", 0755, 0, 0);
+        if (r >= 0)
+                r = tar_add_directory(tar, "run/slipway", 0755, 0, 0);
+        if (r >= 0)
+                r = tar_add_file(tar, "run/slipway/authorized_keys", 0644, 0, 0, authorized,
+                                 strlen(authorized));
+        if (r >= 0)
+                r = tar_finish(tar);
+        if (r < 0)
+                return sw_error_errno(err, -r, "build key archive");
+        return 0;
+}
+
+static int agent_read_port(struct docker_client *docker, struct agent *agent, struct sw_error *err)
+{
+        _cleanup_json_ json_t *info = NULL;
+        int r = docker_container_inspect(docker, agent->container_id, &info, err);
+        if (r < 0)
+                return r;
+        json_t *bindings = json_object_get(json_object_get(json_object_get(info, "NetworkSettings"),
+                                                           "Ports"), "22/tcp");
+        const char *port = json_string_value(json_object_get(json_array_get(bindings, 0), "HostPort"));
+        char *end = NULL;
+        long value = port ? strtol(port, &end, 10) : 0;
+        if (!port || *end || value <= 0 || value > 65535)
+                return sw_error_set(err, EPROTO, "container %s: no published SSH port in inspect data",
+                                    agent->container_id);
+        agent->ssh_port = (int) value;
+        return 0;
+}
+
+/* The last non-empty line of the container's log: the init's own reason when it gave up. */
+static void agent_last_log_line(struct docker_client *docker, const char *container_id, char *out,
+                                size_t size)
+{
+        struct sw_error ignored;
+        _cleanup_free_ char *logs = NULL;
+        out[0] = '\0';
+        if (docker_container_logs(docker, container_id, 20, &logs, &ignored) < 0 || !logs)
+                return;
+        char *end = logs + strlen(logs);
+        while (end > logs && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+                *--end = '\0';
+        char *line = strrchr(logs, '\n');
+        snprintf(out, size, "%s", line ? line + 1 : logs);
+}
+
+static int agent_wait_ready(struct docker_client *docker, struct agent *agent, int timeout_s,
+                            struct sw_error *err)
+{
+        double deadline = now_seconds() + timeout_s;
+        for (;;) {
+                int r = docker_archive_stat(docker, agent->container_id, READY_FILE, err);
+                if (r == 0)
+                        return 0;
+                if (r != -ENOENT)
+                        return r;
+                _cleanup_json_ json_t *info = NULL;
+                r = docker_container_inspect(docker, agent->container_id, &info, err);
+                if (r < 0)
+                        return r;
+                json_t *state = json_object_get(info, "State");
+                if (!json_is_true(json_object_get(state, "Running"))) {
+                        char line[512];
+                        agent_last_log_line(docker, agent->container_id, line, sizeof(line));
+                        return sw_error_set(err, EIO, "agent %s exited during start-up (exit code %lld)%s%s",
+                                            agent->id,
+                                            (long long) json_integer_value(json_object_get(state, "ExitCode")),
+                                            line[0] ? ": " : "", line);
+                }
+                /* The CLI blocks SIGINT/SIGTERM/SIGHUP while an agent starts: a pending one
+                 * means "give up", and the caller's rollback removes what exists. */
+                sigset_t pending;
+                if (sigpending(&pending) == 0 &&
+                    (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1 ||
+                     sigismember(&pending, SIGHUP) == 1))
+                        return sw_error_set(err, ECANCELED, "agent %s: start interrupted", agent->id);
+                if (now_seconds() > deadline)
+                        return sw_error_set(err, ETIMEDOUT, "agent %s not ready after %d s", agent->id,
+                                            timeout_s);
+                struct timespec pause = { 0, READY_POLL_NS };
+                nanosleep(&pause, NULL);
+        }
+}
+
+static int agent_write_known_hosts(struct agent *agent, struct sw_error *err)
+{
+        agent->known_hosts = path_join(agent->dir, "ssh/known_hosts");
+        _cleanup_free_ char *line = NULL;
+        /* OpenSSH writes non-default ports as "[host]:port". */
+        if (!agent->known_hosts ||
+            asprintf(&line, "[%s]:%d %s\n", agent->bind_address, agent->ssh_port,
+                     agent->host_public_key) < 0)
+                return sw_error_set(err, ENOMEM, "known_hosts");
+        int r = fs_write_atomic(agent->known_hosts, line, strlen(line), 0644);
+        if (r < 0)
+                return sw_error_errno(err, -r, "write %s", agent->known_hosts);
+        return 0;
+}
+
+static int agent_create_container(struct docker_client *docker, struct agent *agent,
+                                  const struct agent_options *options, const char *state_dir,
+                                  struct sw_error *err)
+{
+        _cleanup_strv_ char **cap_drop = NULL;
+        int known_max = docker_api_at_least(docker, 1, 42) ? 63 : CAPS_LAST_KNOWN_BY_OLD_DOCKER;
+        int r = caps_host_missing(known_max, &cap_drop, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *data_root = path_join(agent->dir, "data-root");
+        if (!data_root)
+                return sw_error_set(err, ENOMEM, "data root");
+        struct agent_spec spec = {
+                .id = agent->id,
+                .image = options->image ? options->image : AGENT_DEFAULT_IMAGE,
+                .state_dir = state_dir,
+                .data_root = data_root,
+                .bind_address = agent->bind_address,
+                .labels = options->labels,
+                .cap_drop = (const char *const *) cap_drop,
+        };
+        _cleanup_json_ json_t *body = agent_spec_container_body(&spec, err);
+        if (!body)
+                return -1;
+        return docker_container_create(docker, agent->name, body, &agent->container_id, err);
+}
+
+static int agent_check_options(struct docker_client *docker, const struct agent_options *options,
+                               struct sw_error *err)
+{
+        if (options->name && !agent_spec_name_valid(options->name, err))
+                return -1;
+        for (size_t i = 0; options->labels && options->labels[i]; i++)
+                if (!agent_spec_label_valid(options->labels[i], err))
+                        return -1;
+        if (options->pubkey_file) {
+                _cleanup_free_ char *text = NULL;
+                int r = sshkey_read_public(options->pubkey_file, &text, err);
+                if (r < 0)
+                        return r;
+        }
+        const char *image = options->image ? options->image : AGENT_DEFAULT_IMAGE;
+        _cleanup_json_ json_t *info = NULL;
+        int r = docker_image_inspect(docker, image, &info, err);
+        if (r == -ENOENT)
+                return sw_error_set(err, ENOENT, "agent image %s not found on %s: build it with "
+                                    "'make image' (or pass --image)", image, docker_host(docker));
+        return r;
+}
+
+int agent_run(struct docker_client *docker, const struct agent_options *options,
+              struct agent **out, struct sw_error *err)
+{
+        double started = now_seconds();
+        const char *state_dir = options->state_dir ? options->state_dir : AGENT_DEFAULT_STATE_DIR;
+        int r = agent_check_options(docker, options, err);
+        if (r < 0)
+                return r;
+
+        _cleanup_(agent_freep) struct agent *agent = calloc(1, sizeof(*agent));
+        if (!agent)
+                return sw_error_set(err, ENOMEM, "agent");
+        r = random_hex(agent->id, AGENT_ID_BYTES);
+        if (r < 0)
+                return sw_error_errno(err, -r, "agent id");
+        if (options->name)
+                agent->name = strdup(options->name);
+        else if (asprintf(&agent->name, "slipway-%s", agent->id) < 0)
+                agent->name = NULL;
+        agent->bind_address = strdup(options->bind_address ? options->bind_address
+                                                           : AGENT_DEFAULT_BIND_ADDRESS);
+        if (!agent->name || !agent->bind_address)
+                return sw_error_set(err, ENOMEM, "agent");
+
+        struct tar_writer keys = { 0 };
+        r = agent_prepare_dir(agent, state_dir, err);
+        if (r >= 0)
+                r = agent_prepare_keys(agent, options, &keys, err);
+        if (r >= 0)
+                r = agent_create_container(docker, agent, options, state_dir, err);
+        if (r >= 0)
+                r = docker_archive_put(docker, agent->container_id, "/", keys.data, keys.len, err);
+        tar_writer_release(&keys);
+        if (r >= 0)
+                r = docker_container_start(docker, agent->container_id, err);
+        if (r >= 0)
+                r = agent_read_port(docker, agent, err);
+        if (r >= 0)
+                r = agent_wait_ready(docker, agent,
+                                     options->ready_timeout_s > 0 ? options->ready_timeout_s
+                                                                  : AGENT_DEFAULT_READY_TIMEOUT,
+                                     err);
+        if (r >= 0)
+                r = agent_write_known_hosts(agent, err);
+        if (r < 0) {
+                struct sw_error cleanup_err;
+                if (agent_destroy(docker, agent->container_id, agent->dir, &cleanup_err) < 0 && err) {
+                        char first[SW_ERROR_MAX];
+                        memcpy(first, err->message, sizeof(first));
+                        sw_error_set(err, err->code, "%s (and cleanup failed: %s)", first,
+                                     cleanup_err.message);
+                }
+                return r;
+        }
+        agent->ready_seconds = now_seconds() - started;
+        *out = TAKE_PTR(agent);
+        return 0;
+}
+
+char *agent_ssh_command(const struct agent *agent)
+{
+        char *command = NULL;
+        _cleanup_free_ char *identity = NULL;
+        if (agent->client_key && asprintf(&identity, "-i %s ", agent->client_key) < 0)
+                return NULL;
+        if (asprintf(&command,
+                     "ssh %s-o IdentitiesOnly=%s -o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes "
+                     "-p %d %s@%s",
+                     identity ? identity : "", identity ? "yes" : "no", agent->known_hosts,
+                     agent->ssh_port, AGENT_USER, agent->bind_address) < 0)
+                return NULL;
+        return command;
+}

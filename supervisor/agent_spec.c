@@ -1,0 +1,128 @@
+/* The container create request of an agent: see include/slipway/agent_spec.h. */
+#include <errno.h>
+#include <string.h>
+
+#include "slipway/agent.h"
+#include "slipway/agent_spec.h"
+#include "slipway/cleanup.h"
+
+bool agent_spec_name_valid(const char *name, struct sw_error *err)
+{
+        size_t len = strlen(name);
+        bool ok = len > 0 && len <= 63;
+        for (size_t i = 0; ok && i < len; i++) {
+                char c = name[i];
+                bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+                ok = alnum || (i > 0 && (c == '_' || c == '.' || c == '-'));
+        }
+        if (!ok)
+                sw_error_set(err, EINVAL,
+                             "invalid agent name \"%.64s\": use 1-63 of [a-zA-Z0-9_.-], starting "
+                             "with a letter or digit", name);
+        return ok;
+}
+
+bool agent_spec_label_valid(const char *label, struct sw_error *err)
+{
+        const char *eq = strchr(label, '=');
+        if (!eq || eq == label) {
+                sw_error_set(err, EINVAL, "invalid label \"%.64s\": expected key=value", label);
+                return false;
+        }
+        if (strncmp(label, AGENT_LABEL_PREFIX, strlen(AGENT_LABEL_PREFIX)) == 0) {
+                sw_error_set(err, EINVAL, "invalid label \"%.64s\": the %s namespace is slipway's own",
+                             label, AGENT_LABEL_PREFIX);
+                return false;
+        }
+        for (const char *p = label; *p; p++) {
+                if ((unsigned char) *p < 0x20) {
+                        sw_error_set(err, EINVAL, "invalid label: control character");
+                        return false;
+                }
+        }
+        return true;
+}
+
+static json_t *string_array(const char *const *items)
+{
+        json_t *array = json_array();
+        for (size_t i = 0; array && items && items[i]; i++)
+                if (json_array_append_new(array, json_string(items[i])) < 0) {
+                        json_decref(array);
+                        return NULL;
+                }
+        return array;
+}
+
+static json_t *agent_labels(const struct agent_spec *spec, struct sw_error *err)
+{
+        _cleanup_json_ json_t *labels = json_pack("{s:s, s:s}", AGENT_LABEL_ID, spec->id,
+                                                  AGENT_LABEL_STATE_DIR, spec->state_dir);
+        if (!labels)
+                return NULL;
+        for (size_t i = 0; spec->labels && spec->labels[i]; i++) {
+                const char *label = spec->labels[i];
+                if (!agent_spec_label_valid(label, err))
+                        return NULL;
+                const char *eq = strchr(label, '=');
+                _cleanup_free_ char *key = strndup(label, (size_t) (eq - label));
+                if (!key || json_object_set_new(labels, key, json_string(eq + 1)) < 0)
+                        return NULL;
+        }
+        return TAKE_PTR(labels);
+}
+
+json_t *agent_spec_container_body(const struct agent_spec *spec, struct sw_error *err)
+{
+        sw_error_clear(err);
+        _cleanup_json_ json_t *labels = agent_labels(spec, err);
+        if (!labels) {
+                if (err && !err->code)
+                        sw_error_set(err, ENOMEM, "build container request");
+                return NULL;
+        }
+        _cleanup_free_ char *bind = NULL;
+        if (asprintf(&bind, "%s:%s", spec->data_root, AGENT_DATA_ROOT_IN_CONTAINER) < 0) {
+                sw_error_set(err, ENOMEM, "build container request");
+                return NULL;
+        }
+        _cleanup_free_ char *hostname = NULL;
+        if (asprintf(&hostname, "slipway-%s", spec->id) < 0) {
+                sw_error_set(err, ENOMEM, "build container request");
+                return NULL;
+        }
+
+        /* Why each host setting:
+         * - CapAdd ALL + CapDrop what the host bounding set lacks: --privileged fails on hosts
+         *   whose bounding set is reduced, and nested dockerd needs nearly every capability.
+         * - seccomp/apparmor unconfined, no masked or read-only /proc paths (the API form of
+         *   the CLI's systempaths=unconfined): dockerd mounts, unshares and writes sysctls.
+         * - a private cgroup namespace: the init mounts fresh cgroup hierarchies, which then
+         *   show this agent's own subtree, not the host's.
+         * - the data root is a host directory: overlay2 cannot stack on the container's own
+         *   overlay root. */
+        json_t *body = json_pack(
+                "{s:s, s:s, s:O, s:{s:{}}, s:i, s:s,"
+                " s:{s:[s], s:{s:[{s:s, s:s}]}, s:[s], s:o, s:[s, s], s:[], s:[], s:s,"
+                "    s:{s:s}, s:b}}",
+                "Image", spec->image,
+                "Hostname", hostname,
+                "Labels", labels,
+                "ExposedPorts", "22/tcp",
+                "StopTimeout", AGENT_STOP_TIMEOUT,
+                "StopSignal", "SIGTERM",
+                "HostConfig",
+                "Binds", bind,
+                "PortBindings", "22/tcp", "HostIp", spec->bind_address, "HostPort", "",
+                "CapAdd", "ALL",
+                "CapDrop", string_array(spec->cap_drop),
+                "SecurityOpt", "seccomp=unconfined", "apparmor=unconfined",
+                "MaskedPaths",
+                "ReadonlyPaths",
+                "CgroupnsMode", "private",
+                "RestartPolicy", "Name", "no",
+                "Init", 0);
+        if (!body)
+                sw_error_set(err, ENOMEM, "build container request");
+        return body;
+}

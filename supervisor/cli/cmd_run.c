@@ -1,0 +1,146 @@
+/* slipway run: start one agent, wait until it is ready, print its id and ssh command. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "slipway/agent.h"
+#include "slipway/cleanup.h"
+
+static void run_usage(FILE *out)
+{
+        fprintf(out,
+                "Usage: slipway run [OPTIONS]\n\n"
+                "Start an agent: its own dockerd on a dedicated data root, sshd for user %s.\n"
+                "Prints the agent id, then the exact ssh command to reach it.\n\n"
+                "Options:\n"
+                "  -n, --name NAME          container name (default slipway-ID)\n"
+                "  -k, --pubkey FILE        authorize this OpenSSH public key (default: a new key\n"
+                "                           pair is generated in the agent's directory)\n"
+                "  -l, --label KEY=VALUE    add a container label (repeatable)\n"
+                "  -i, --image IMAGE        agent image (default %s)\n"
+                "  -b, --bind-address ADDR  host address to publish SSH on (default %s)\n"
+                "  -t, --ready-timeout SEC  give up when not ready by then (default %d)\n"
+                "      --json               print the agent as JSON\n"
+                "  -h, --help               show this help\n",
+                AGENT_USER, AGENT_DEFAULT_IMAGE, AGENT_DEFAULT_BIND_ADDRESS,
+                AGENT_DEFAULT_READY_TIMEOUT);
+}
+
+static int print_agent(const struct agent *agent, bool json)
+{
+        _cleanup_free_ char *ssh = agent_ssh_command(agent);
+        if (!ssh)
+                return CLI_EXIT_FAILURE;
+        if (json) {
+                json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s?, s:f}", "id",
+                                        agent->id, "name", agent->name, "container",
+                                        agent->container_id, "ssh_host", agent->bind_address,
+                                        "ssh_port", agent->ssh_port, "ssh_command", ssh,
+                                        "host_key", agent->host_public_key, "client_key",
+                                        agent->client_key, "ready_seconds", agent->ready_seconds);
+                if (!out)
+                        return CLI_EXIT_FAILURE;
+                json_dumpf(out, stdout, JSON_INDENT(2));
+                putchar('\n');
+                json_decref(out);
+        } else {
+                printf("%s\n%s\n", agent->id, ssh);
+                fprintf(stderr, "slipway: agent %s (%s) ready in %.2f s\n", agent->id, agent->name,
+                        agent->ready_seconds);
+        }
+        return 0;
+}
+
+int cmd_run(const struct cli_context *ctx, int argc, char **argv)
+{
+        static const struct option options[] = {
+                { "name", required_argument, NULL, 'n' },
+                { "pubkey", required_argument, NULL, 'k' },
+                { "label", required_argument, NULL, 'l' },
+                { "image", required_argument, NULL, 'i' },
+                { "bind-address", required_argument, NULL, 'b' },
+                { "ready-timeout", required_argument, NULL, 't' },
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                { NULL, 0, NULL, 0 },
+        };
+        struct agent_options opts = { .state_dir = ctx->state_dir };
+        _cleanup_free_ const char **labels = calloc((size_t) argc + 1, sizeof(char *));
+        size_t n_labels = 0;
+        bool json = false;
+        int c;
+        if (!labels)
+                return CLI_EXIT_FAILURE;
+        while ((c = getopt_long(argc, argv, "n:k:l:i:b:t:h", options, NULL)) != -1) {
+                switch (c) {
+                case 'n':
+                        opts.name = optarg;
+                        break;
+                case 'k':
+                        opts.pubkey_file = optarg;
+                        break;
+                case 'l':
+                        labels[n_labels++] = optarg;
+                        break;
+                case 'i':
+                        opts.image = optarg;
+                        break;
+                case 'b':
+                        opts.bind_address = optarg;
+                        break;
+                case 't': {
+                        char *end;
+                        long value = strtol(optarg, &end, 10);
+                        if (*end || value <= 0 || value > 3600)
+                                return cli_usage_error("run", "--ready-timeout: expected 1-3600 seconds, not \"%s\"", optarg);
+                        opts.ready_timeout_s = (int) value;
+                        break;
+                }
+                case 'j':
+                        json = true;
+                        break;
+                case 'h':
+                        run_usage(stdout);
+                        return 0;
+                default:
+                        return cli_usage_error("run", "bad option");
+                }
+        }
+        if (optind < argc)
+                return cli_usage_error("run", "unexpected argument \"%s\"", argv[optind]);
+        opts.labels = labels;
+
+        int r = cli_require_root("run");
+        if (r)
+                return r;
+        struct docker_client *docker = NULL;
+        r = cli_open_docker(ctx, &docker);
+        if (r)
+                return r;
+
+        /* Ctrl-C or SIGTERM while starting must not leave half an agent: the signals stay
+         * pending, agent_run notices them while waiting and rolls back. */
+        sigset_t stop, old;
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGINT);
+        sigaddset(&stop, SIGTERM);
+        sigaddset(&stop, SIGHUP);
+        sigprocmask(SIG_BLOCK, &stop, &old);
+
+        struct sw_error err = { 0 };
+        struct agent *agent = NULL;
+        r = agent_run(docker, &opts, &agent, &err);
+        docker_close(docker);
+        if (r < 0) {
+                cli_fail(&err);
+                return CLI_EXIT_FAILURE;
+        }
+        r = print_agent(agent, json);
+        agent_free(agent);
+        fflush(stdout);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return r;
+}

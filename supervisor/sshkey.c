@@ -1,0 +1,147 @@
+/* Agent SSH keys: see include/slipway/sshkey.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "slipway/cleanup.h"
+#include "slipway/fsutil.h"
+#include "slipway/sshkey.h"
+
+int sshkey_generate(const char *path, const char *comment, struct sw_error *err)
+{
+        int out[2];
+        if (pipe2(out, O_CLOEXEC) < 0)
+                return sw_error_errno(err, errno, "generate SSH key %s", path);
+        pid_t pid = fork();
+        if (pid < 0) {
+                close(out[0]);
+                close(out[1]);
+                return sw_error_errno(err, errno, "generate SSH key %s: fork", path);
+        }
+        if (pid == 0) {
+                dup2(out[1], STDOUT_FILENO);
+                dup2(out[1], STDERR_FILENO);
+                int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (devnull >= 0)
+                        dup2(devnull, STDIN_FILENO);
+                execlp("ssh-keygen", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment,
+                       "-f", path, (char *) NULL);
+                dprintf(STDERR_FILENO, "cannot run ssh-keygen: %s (install openssh-client)",
+                        strerror(errno));
+                _exit(127);
+        }
+        close(out[1]);
+        char message[512];
+        size_t len = 0;
+        for (;;) {
+                ssize_t n = read(out[0], message + len, sizeof(message) - 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                len += (size_t) n;
+                if (len == sizeof(message) - 1)
+                        break;
+        }
+        message[len] = '\0';
+        close(out[0]);
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return sw_error_errno(err, errno, "generate SSH key %s: wait", path);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                message[strcspn(message, "\n")] = '\0';
+                return sw_error_set(err, EIO, "generate SSH key %s: ssh-keygen failed: %s", path,
+                                    message[0] ? message : "no output");
+        }
+        return 0;
+}
+
+static bool key_type_known(const char *type, size_t len)
+{
+        static const char *const types[] = {
+                "ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+                "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com",
+                "sk-ecdsa-sha2-nistp256@openssh.com",
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(types); i++)
+                if (strlen(types[i]) == len && memcmp(types[i], type, len) == 0)
+                        return true;
+        return false;
+}
+
+static bool base64_char(char c)
+{
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '+' || c == '/' || c == '=';
+}
+
+bool sshkey_public_valid(const char *text, struct sw_error *err)
+{
+        int keys = 0, line_no = 0;
+        const char *line = text;
+        while (*line) {
+                line_no++;
+                size_t line_len = strcspn(line, "\n");
+                const char *p = line, *end = line + line_len;
+                while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
+                        p++;
+                if (p < end && *p != '#') {
+                        const char *type = p;
+                        while (p < end && *p != ' ' && *p != '\t')
+                                p++;
+                        size_t type_len = (size_t) (p - type);
+                        if (!key_type_known(type, type_len)) {
+                                sw_error_set(err, EINVAL,
+                                             "line %d: not an OpenSSH public key (unknown key type "
+                                             "\"%.*s\"; options before the key are not accepted)",
+                                             line_no, (int) (type_len > 40 ? 40 : type_len), type);
+                                return false;
+                        }
+                        while (p < end && (*p == ' ' || *p == '\t'))
+                                p++;
+                        const char *blob = p;
+                        while (p < end && base64_char(*p))
+                                p++;
+                        if (p - blob < 16 || (p < end && *p != ' ' && *p != '\t' && *p != '\r')) {
+                                sw_error_set(err, EINVAL, "line %d: malformed key data", line_no);
+                                return false;
+                        }
+                        for (const char *c = p; c < end; c++) {
+                                if ((unsigned char) *c < 0x20 && *c != '\t' && *c != '\r') {
+                                        sw_error_set(err, EINVAL, "line %d: control character", line_no);
+                                        return false;
+                                }
+                        }
+                        keys++;
+                }
+                line = *end ? end + 1 : end;
+        }
+        if (keys == 0) {
+                sw_error_set(err, EINVAL, "no public key found");
+                return false;
+        }
+        return true;
+}
+
+int sshkey_read_public(const char *path, char **out, struct sw_error *err)
+{
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        int r = fs_read_bounded(path, SSHKEY_MAX_PUBLIC, &text, &len);
+        if (r == -EFBIG)
+                return sw_error_set(err, EFBIG, "public key %s: larger than %d bytes", path,
+                                    SSHKEY_MAX_PUBLIC);
+        if (r < 0)
+                return sw_error_errno(err, -r, "public key %s", path);
+        if (strlen(text) != len) /* a NUL inside: not a text file */
+                return sw_error_set(err, EINVAL, "public key %s: binary data", path);
+        if (!sshkey_public_valid(text, err))
+                return sw_error_prefix(err, "public key %s", path);
+        *out = TAKE_PTR(text);
+        return 0;
+}

@@ -1,0 +1,141 @@
+/* The container create request of an agent, and input validation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "slipway/agent.h"
+#include "slipway/agent_spec.h"
+#include "slipway/cleanup.h"
+
+static const char *const no_caps[] = { NULL };
+
+static struct agent_spec base_spec(void)
+{
+        static const char *const drop[] = { "CAP_SYS_RESOURCE", NULL };
+        struct agent_spec spec = {
+                .id = "0123456789ab",
+                .image = "slipway/agent:latest",
+                .state_dir = "/var/lib/slipway",
+                .data_root = "/var/lib/slipway/agents/0123456789ab/data-root",
+                .bind_address = "127.0.0.1",
+                .labels = NULL,
+                .cap_drop = drop,
+        };
+        return spec;
+}
+
+static void test_body_has_capabilities_not_privileged(void **state)
+{
+        (void) state;
+        struct agent_spec spec = base_spec();
+        struct sw_error err = { 0 };
+        _cleanup_json_ json_t *body = agent_spec_container_body(&spec, &err);
+        assert_non_null(body);
+        json_t *host = json_object_get(body, "HostConfig");
+        assert_null(json_object_get(host, "Privileged"));
+        assert_string_equal(json_string_value(json_array_get(json_object_get(host, "CapAdd"), 0)), "ALL");
+        json_t *drop = json_object_get(host, "CapDrop");
+        assert_int_equal(json_array_size(drop), 1);
+        assert_string_equal(json_string_value(json_array_get(drop, 0)), "CAP_SYS_RESOURCE");
+        /* The API form of systempaths=unconfined: empty arrays, not absent. */
+        assert_true(json_is_array(json_object_get(host, "MaskedPaths")));
+        assert_int_equal(json_array_size(json_object_get(host, "MaskedPaths")), 0);
+        assert_true(json_is_array(json_object_get(host, "ReadonlyPaths")));
+        assert_int_equal(json_array_size(json_object_get(host, "ReadonlyPaths")), 0);
+        assert_string_equal(json_string_value(json_object_get(host, "CgroupnsMode")), "private");
+        json_t *secopt = json_object_get(host, "SecurityOpt");
+        assert_string_equal(json_string_value(json_array_get(secopt, 0)), "seccomp=unconfined");
+        assert_string_equal(json_string_value(json_array_get(secopt, 1)), "apparmor=unconfined");
+}
+
+static void test_body_binds_data_root_and_publishes_ssh_on_bind_address(void **state)
+{
+        (void) state;
+        struct agent_spec spec = base_spec();
+        spec.bind_address = "127.0.0.2";
+        spec.cap_drop = no_caps;
+        struct sw_error err = { 0 };
+        _cleanup_json_ json_t *body = agent_spec_container_body(&spec, &err);
+        assert_non_null(body);
+        json_t *host = json_object_get(body, "HostConfig");
+        assert_string_equal(json_string_value(json_array_get(json_object_get(host, "Binds"), 0)),
+                            "/var/lib/slipway/agents/0123456789ab/data-root:/var/lib/docker");
+        json_t *binding = json_array_get(json_object_get(json_object_get(host, "PortBindings"), "22/tcp"), 0);
+        assert_string_equal(json_string_value(json_object_get(binding, "HostIp")), "127.0.0.2");
+        assert_string_equal(json_string_value(json_object_get(binding, "HostPort")), "");
+        assert_non_null(json_object_get(json_object_get(body, "ExposedPorts"), "22/tcp"));
+        assert_int_equal(json_array_size(json_object_get(host, "CapDrop")), 0);
+        assert_string_equal(json_string_value(json_object_get(body, "Image")), "slipway/agent:latest");
+        /* Nothing secret travels in the environment. */
+        assert_null(json_object_get(body, "Env"));
+}
+
+static void test_body_labels(void **state)
+{
+        (void) state;
+        static const char *const labels[] = { "team=infra", "empty=", NULL };
+        struct agent_spec spec = base_spec();
+        spec.labels = labels;
+        struct sw_error err = { 0 };
+        _cleanup_json_ json_t *body = agent_spec_container_body(&spec, &err);
+        assert_non_null(body);
+        json_t *l = json_object_get(body, "Labels");
+        assert_string_equal(json_string_value(json_object_get(l, AGENT_LABEL_ID)), "0123456789ab");
+        assert_string_equal(json_string_value(json_object_get(l, AGENT_LABEL_STATE_DIR)), "/var/lib/slipway");
+        assert_string_equal(json_string_value(json_object_get(l, "team")), "infra");
+        assert_string_equal(json_string_value(json_object_get(l, "empty")), "");
+}
+
+static void test_body_refuses_slipway_labels(void **state)
+{
+        (void) state;
+        static const char *const labels[] = { "io.slipway.agent=forged", NULL };
+        struct agent_spec spec = base_spec();
+        spec.labels = labels;
+        struct sw_error err = { 0 };
+        json_t *body = agent_spec_container_body(&spec, &err);
+        assert_null(body);
+        assert_non_null(strstr(err.message, "io.slipway."));
+}
+
+static void test_label_validation(void **state)
+{
+        (void) state;
+        struct sw_error err = { 0 };
+        assert_true(agent_spec_label_valid("a=b", &err));
+        assert_false(agent_spec_label_valid("novalue", &err));
+        assert_non_null(strstr(err.message, "key=value"));
+        assert_false(agent_spec_label_valid("=v", &err));
+        assert_false(agent_spec_label_valid("k=a\nb", &err));
+}
+
+static void test_name_validation(void **state)
+{
+        (void) state;
+        struct sw_error err = { 0 };
+        assert_true(agent_spec_name_valid("build-42.x_y", &err));
+        assert_false(agent_spec_name_valid("", &err));
+        assert_false(agent_spec_name_valid("-lead", &err));
+        assert_false(agent_spec_name_valid("has space", &err));
+        assert_false(agent_spec_name_valid("a/b", &err));
+        assert_false(agent_spec_name_valid("x123456789012345678901234567890123456789012345678901234567890123", &err));
+        assert_non_null(strstr(err.message, "invalid agent name"));
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_body_has_capabilities_not_privileged),
+                cmocka_unit_test(test_body_binds_data_root_and_publishes_ssh_on_bind_address),
+                cmocka_unit_test(test_body_labels),
+                cmocka_unit_test(test_body_refuses_slipway_labels),
+                cmocka_unit_test(test_label_validation),
+                cmocka_unit_test(test_name_validation),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
