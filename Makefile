@@ -77,6 +77,16 @@ asan:
 deps:
 	scripts/install-deps
 
+# The README's two commands: `make run` (a working agent, no Jenkins needed) and `make check`
+# (every test), each from a fresh Debian machine.
+run:
+	scripts/quickstart
+
+check:
+	$(MAKE) deps
+	$(MAKE) all
+	$(MAKE) test
+
 image: all
 	scripts/build-agent-image --init $(BUILD)/slipway-init
 
@@ -87,4 +97,4 @@ install: all
 clean:
 	rm -rf build build-asan
 
-.PHONY: all unit integration test asan deps image install clean
+.PHONY: all unit integration test asan deps run check image install clean

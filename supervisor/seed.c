@@ -1,0 +1,310 @@
+/* Seeding a data root from a generation: see include/slipway/seed.h.
+ *
+ * Works on directory fds (openat/fstatat/mkdirat) so no path is rebuilt per file. What is not
+ * copied, and why:
+ *  - engine-id: every agent daemon must have its own identity;
+ *  - containers/, network/, volumes/, tmp/, runtimes/, swarm/: per-daemon runtime state (a
+ *    generation holds images only; volumes/backingFsBlockDev is a device node);
+ *  - overlay2/<id>/diff with layer-link: linked, never copied (the bytes). */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "slipway/cleanup.h"
+#include "slipway/seed.h"
+
+static const char *const skipped_top_level[] = {
+        "engine-id", "containers", "network", "volumes", "tmp", "runtimes", "swarm",
+};
+
+struct seeder {
+        enum seed_strategy strategy;
+        const char *seed_mount;
+        struct seed_stats *stats;
+        struct sw_error *err;
+};
+
+const char *seed_strategy_name(enum seed_strategy strategy)
+{
+        switch (strategy) {
+        case SEED_LAYER_LINK:
+                return "layer-link";
+        case SEED_REFLINK:
+                return "reflink";
+        case SEED_COPY:
+                return "copy";
+        }
+        return "?";
+}
+
+int seed_strategy_parse(const char *name, enum seed_strategy *out)
+{
+        static const enum seed_strategy all[] = { SEED_LAYER_LINK, SEED_REFLINK, SEED_COPY };
+        for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
+                if (strcmp(name, seed_strategy_name(all[i])) == 0) {
+                        *out = all[i];
+                        return 0;
+                }
+        }
+        return -EINVAL;
+}
+
+/* Extended attributes matter inside layers: overlayfs marks opaque directories with
+ * trusted.overlay.opaque, and file capabilities live in security.capability. */
+static int copy_xattrs(int src_fd, int dst_fd)
+{
+        char names[4096];
+        ssize_t len = flistxattr(src_fd, names, sizeof(names));
+        if (len < 0)
+                return errno == ENOTSUP ? 0 : -errno;
+        for (char *name = names; name < names + len; name += strlen(name) + 1) {
+                char value[4096];
+                ssize_t vlen = fgetxattr(src_fd, name, value, sizeof(value));
+                if (vlen < 0)
+                        return -errno;
+                if (fsetxattr(dst_fd, name, value, (size_t) vlen, 0) < 0 && errno != ENOTSUP)
+                        return -errno;
+        }
+        return 0;
+}
+
+static int copy_file_data(struct seeder *s, int src, int dst, off_t size)
+{
+        if (s->strategy == SEED_REFLINK)
+                return ioctl(dst, FICLONE, src) < 0 ? -errno : 0;
+        off_t done = 0;
+        while (done < size) {
+                ssize_t n = copy_file_range(src, NULL, dst, NULL, (size_t) (size - done), 0);
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                done += n;
+        }
+        return 0;
+}
+
+static int seed_fail(struct seeder *s, int r, const char *what, const char *name)
+{
+        return sw_error_errno(s->err, -r, "seed: %s %s", what, name);
+}
+
+static int copy_regular(struct seeder *s, int src_dir, int dst_dir, const char *name,
+                        const struct stat *st)
+{
+        _cleanup_close_ int src = openat(src_dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (src < 0)
+                return seed_fail(s, -errno, "open", name);
+        _cleanup_close_ int dst = openat(dst_dir, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                                         st->st_mode & 07777);
+        if (dst < 0)
+                return seed_fail(s, -errno, "create", name);
+        int r = copy_file_data(s, src, dst, st->st_size);
+        if (r < 0)
+                return seed_fail(s, r, s->strategy == SEED_REFLINK ? "clone (FICLONE)" : "copy", name);
+        if (fchown(dst, st->st_uid, st->st_gid) < 0 || fchmod(dst, st->st_mode & 07777) < 0)
+                return seed_fail(s, -errno, "set owner of", name);
+        r = copy_xattrs(src, dst);
+        if (r < 0)
+                return seed_fail(s, r, "copy xattrs of", name);
+        s->stats->files++;
+        s->stats->bytes += (unsigned long long) st->st_size;
+        return 0;
+}
+
+static int copy_tree(struct seeder *s, int src_dir, int dst_dir, bool top_level, bool in_overlay2);
+
+static int copy_entry(struct seeder *s, int src_dir, int dst_dir, const char *name,
+                      bool in_layer_dir)
+{
+        struct stat st;
+        if (fstatat(src_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return seed_fail(s, -errno, "stat", name);
+        switch (st.st_mode & S_IFMT) {
+        case S_IFDIR: {
+                if (mkdirat(dst_dir, name, st.st_mode & 07777) < 0)
+                        return seed_fail(s, -errno, "mkdir", name);
+                _cleanup_close_ int src = openat(src_dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                _cleanup_close_ int dst = openat(dst_dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                if (src < 0 || dst < 0)
+                        return seed_fail(s, -errno, "open directory", name);
+                if (fchown(dst, st.st_uid, st.st_gid) < 0 || fchmod(dst, st.st_mode & 07777) < 0)
+                        return seed_fail(s, -errno, "set owner of", name);
+                int r = copy_xattrs(src, dst);
+                if (r < 0)
+                        return seed_fail(s, r, "copy xattrs of", name);
+                s->stats->directories++;
+                return copy_tree(s, src, dst, false, in_layer_dir);
+        }
+        case S_IFREG:
+                return copy_regular(s, src_dir, dst_dir, name, &st);
+        case S_IFLNK: {
+                char target[4096];
+                ssize_t len = readlinkat(src_dir, name, target, sizeof(target) - 1);
+                if (len < 0)
+                        return seed_fail(s, -errno, "readlink", name);
+                target[len] = '\0';
+                if (symlinkat(target, dst_dir, name) < 0)
+                        return seed_fail(s, -errno, "symlink", name);
+                if (fchownat(dst_dir, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+                        return seed_fail(s, -errno, "set owner of", name);
+                s->stats->symlinks++;
+                return 0;
+        }
+        case S_IFCHR:
+        case S_IFBLK:
+                /* Inside layers, 0:0 character devices are overlayfs whiteouts: they must be
+                 * recreated. Anywhere else a device node is runtime state: skip it. */
+                if (!in_layer_dir)
+                        return 0;
+                if (mknodat(dst_dir, name, st.st_mode, st.st_rdev) < 0)
+                        return seed_fail(s, -errno, "mknod", name);
+                if (fchownat(dst_dir, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+                        return seed_fail(s, -errno, "set owner of", name);
+                s->stats->files++;
+                return 0;
+        default:
+                return 0; /* sockets and fifos: runtime state */
+        }
+}
+
+/* One overlay2/<id>/ layer directory with layer-link: a real directory holding copies of its
+ * small files, `diff` linked into the read-only generation, and the `committed` marker. */
+static int link_layer(struct seeder *s, int src_overlay, int dst_overlay, const char *id)
+{
+        struct stat st;
+        if (fstatat(src_overlay, id, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return seed_fail(s, -errno, "stat layer", id);
+        if (!S_ISDIR(st.st_mode))
+                return copy_entry(s, src_overlay, dst_overlay, id, false);
+        if (mkdirat(dst_overlay, id, st.st_mode & 07777) < 0)
+                return seed_fail(s, -errno, "mkdir layer", id);
+        _cleanup_close_ int src = openat(src_overlay, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        _cleanup_close_ int dst = openat(dst_overlay, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (src < 0 || dst < 0)
+                return seed_fail(s, -errno, "open layer", id);
+        _cleanup_closedir_ DIR *d = fdopendir(dup(src));
+        if (!d)
+                return seed_fail(s, -errno, "read layer", id);
+        bool has_diff = false;
+        struct dirent *entry;
+        while ((entry = readdir(d))) {
+                const char *name = entry->d_name;
+                if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                        continue;
+                if (strcmp(name, "diff") == 0) {
+                        char target[4096];
+                        snprintf(target, sizeof(target), "%s/overlay2/%s/diff", s->seed_mount, id);
+                        if (symlinkat(target, dst, "diff") < 0)
+                                return seed_fail(s, -errno, "link diff of layer", id);
+                        s->stats->symlinks++;
+                        has_diff = true;
+                        continue;
+                }
+                if (strcmp(name, "committed") == 0)
+                        continue; /* written below for every linked layer */
+                int r = copy_entry(s, src, dst, name, false);
+                if (r < 0)
+                        return r;
+        }
+        if (has_diff) {
+                _cleanup_close_ int marker = openat(dst, "committed", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+                if (marker < 0)
+                        return seed_fail(s, -errno, "mark committed layer", id);
+                s->stats->layers++;
+        }
+        return 0;
+}
+
+static bool skipped_at_top(const char *name)
+{
+        for (size_t i = 0; i < ARRAY_SIZE(skipped_top_level); i++)
+                if (strcmp(name, skipped_top_level[i]) == 0)
+                        return true;
+        return false;
+}
+
+static int copy_tree(struct seeder *s, int src_dir, int dst_dir, bool top_level, bool in_layer_dir)
+{
+        _cleanup_closedir_ DIR *d = fdopendir(dup(src_dir));
+        if (!d)
+                return sw_error_errno(s->err, errno, "seed: read directory");
+        struct dirent *entry;
+        while ((entry = readdir(d))) {
+                const char *name = entry->d_name;
+                if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                        continue;
+                if (top_level && skipped_at_top(name))
+                        continue;
+                int r;
+                if (top_level && strcmp(name, "overlay2") == 0) {
+                        r = mkdirat(dst_dir, name, 0710) < 0 ? seed_fail(s, -errno, "mkdir", name) : 0;
+                        if (r < 0)
+                                return r;
+                        _cleanup_close_ int src = openat(src_dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        _cleanup_close_ int dst = openat(dst_dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        if (src < 0 || dst < 0)
+                                return seed_fail(s, -errno, "open", name);
+                        _cleanup_closedir_ DIR *layers = fdopendir(dup(src));
+                        if (!layers)
+                                return seed_fail(s, -errno, "read", name);
+                        struct dirent *layer;
+                        while ((layer = readdir(layers))) {
+                                const char *id = layer->d_name;
+                                if (strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+                                        continue;
+                                /* overlay2/l holds the short symlinks; copied as they are. */
+                                if (s->strategy == SEED_LAYER_LINK && strcmp(id, "l") != 0)
+                                        r = link_layer(s, src, dst, id);
+                                else
+                                        r = copy_entry(s, src, dst, id, strcmp(id, "l") != 0);
+                                if (r < 0)
+                                        return r;
+                                if (s->strategy != SEED_LAYER_LINK && strcmp(id, "l") != 0)
+                                        s->stats->layers++;
+                        }
+                        continue;
+                }
+                r = copy_entry(s, src_dir, dst_dir, name, in_layer_dir);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int seed_data_root(const char *generation, const char *target, const char *seed_mount,
+                   enum seed_strategy strategy, struct seed_stats *stats, struct sw_error *err)
+{
+        struct seed_stats local = { 0 };
+        struct seeder s = {
+                .strategy = strategy,
+                .seed_mount = seed_mount ? seed_mount : SEED_MOUNT,
+                .stats = stats ? stats : &local,
+                .err = err,
+        };
+        memset(s.stats, 0, sizeof(*s.stats));
+        _cleanup_close_ int src = open(generation, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (src < 0)
+                return sw_error_errno(err, errno, "seed: generation %s", generation);
+        struct stat st;
+        if (fstatat(src, "overlay2", &st, 0) < 0 || !S_ISDIR(st.st_mode))
+                return sw_error_set(err, EINVAL, "seed: %s is not an overlay2 data root (no overlay2/)",
+                                    generation);
+        _cleanup_close_ int dst = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dst < 0)
+                return sw_error_errno(err, errno, "seed: target %s", target);
+        int r = copy_tree(&s, src, dst, true, false);
+        if (r < 0)
+                return sw_error_prefix(err, "%s -> %s (%s)", generation, target,
+                                       seed_strategy_name(strategy));
+        return 0;
+}
