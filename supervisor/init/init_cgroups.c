@@ -1,0 +1,160 @@
+/* Writable cgroups for the inner dockerd.
+ *
+ * cgroup v1: inside a non-privileged container the hierarchies under /sys/fs/cgroup are
+ * mounted read-only and cannot be remounted read-write (EBUSY), so each one is unmounted and
+ * a fresh hierarchy with the same controllers mounted in its place. The agent runs in a
+ * private cgroup namespace, so the fresh mounts show the agent's own subtree.
+ * cgroup v2: controllers can only be enabled for children of a cgroup with no processes of
+ * its own, so every process moves into an "init" child first. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "init.h"
+#include "slipway/cleanup.h"
+
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#define CGROUP_ROOT "/sys/fs/cgroup"
+
+struct v1_mount {
+        char path[PATH_MAX];
+        char options[512];
+};
+
+static int write_file(const char *path, const char *text)
+{
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = write(fd, text, strlen(text));
+        if (n < 0)
+                return -errno;
+        return 0;
+}
+
+/* Keep only the controller and name= options of a cgroup mount (drop ro, relatime...). */
+static void controller_options(const char *all, char *out, size_t size)
+{
+        out[0] = '\0';
+        char copy[512];
+        snprintf(copy, sizeof(copy), "%s", all);
+        char *save = NULL;
+        for (char *opt = strtok_r(copy, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+                if (strcmp(opt, "ro") == 0 || strcmp(opt, "rw") == 0 || strncmp(opt, "rel", 3) == 0 ||
+                    strcmp(opt, "nosuid") == 0 || strcmp(opt, "nodev") == 0 ||
+                    strcmp(opt, "noexec") == 0 || strcmp(opt, "noatime") == 0)
+                        continue;
+                size_t len = strlen(out);
+                snprintf(out + len, size - len, "%s%s", len ? "," : "", opt);
+        }
+}
+
+static int prepare_v1(struct sw_error *err)
+{
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/mounts", "re");
+        if (!f)
+                return sw_error_errno(err, errno, "read /proc/self/mounts");
+        struct v1_mount mounts[32];
+        size_t count = 0;
+        char line[4096];
+        while (fgets(line, sizeof(line), f) && count < 32) {
+                char source[256], path[PATH_MAX], type[64], options[1024];
+                if (sscanf(line, "%255s %4095s %63s %1023s", source, path, type, options) != 4)
+                        continue;
+                if (strcmp(type, "cgroup") != 0 || strncmp(path, CGROUP_ROOT "/", strlen(CGROUP_ROOT) + 1) != 0)
+                        continue;
+                snprintf(mounts[count].path, sizeof(mounts[count].path), "%s", path);
+                controller_options(options, mounts[count].options, sizeof(mounts[count].options));
+                count++;
+        }
+        /* The tmpfs holding the hierarchies is read-only too: a fresh one replaces it. */
+        for (size_t i = 0; i < count; i++)
+                if (umount2(mounts[i].path, MNT_DETACH) < 0)
+                        return sw_error_errno(err, errno, "unmount %s", mounts[i].path);
+        if (umount2(CGROUP_ROOT, MNT_DETACH) < 0 && errno != EINVAL)
+                return sw_error_errno(err, errno, "unmount %s", CGROUP_ROOT);
+        if (mount("tmpfs", CGROUP_ROOT, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755") < 0)
+                return sw_error_errno(err, errno, "mount tmpfs on %s", CGROUP_ROOT);
+        for (size_t i = 0; i < count; i++) {
+                if (mkdir(mounts[i].path, 0755) < 0 && errno != EEXIST)
+                        return sw_error_errno(err, errno, "mkdir %s", mounts[i].path);
+                if (mount("cgroup", mounts[i].path, "cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                          mounts[i].options) < 0)
+                        return sw_error_errno(err, errno, "mount cgroup (%s) on %s", mounts[i].options,
+                                              mounts[i].path);
+                /* "cpu,cpuacct" is also reachable as "cpu" and "cpuacct", as on the host. */
+                const char *name = strrchr(mounts[i].path, '/') + 1;
+                if (strchr(name, ',')) {
+                        char copy[256];
+                        snprintf(copy, sizeof(copy), "%s", name);
+                        char *save = NULL;
+                        for (char *part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+                                char link[PATH_MAX];
+                                snprintf(link, sizeof(link), CGROUP_ROOT "/%s", part);
+                                if (symlink(name, link) < 0 && errno != EEXIST)
+                                        return sw_error_errno(err, errno, "symlink %s", link);
+                        }
+                }
+        }
+        init_log("cgroup v1: %zu hierarchies remounted writable", count);
+        return 0;
+}
+
+static int prepare_v2(struct sw_error *err)
+{
+        /* Read-only cgroup2 (the default for non-privileged containers): remount it. */
+        if (access(CGROUP_ROOT "/cgroup.procs", W_OK) < 0 || mkdir(CGROUP_ROOT "/init", 0755) < 0) {
+                if (errno != EEXIST) {
+                        if (umount2(CGROUP_ROOT, MNT_DETACH) < 0 ||
+                            mount("cgroup2", CGROUP_ROOT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                                return sw_error_errno(err, errno, "remount cgroup2 on %s", CGROUP_ROOT);
+                        if (mkdir(CGROUP_ROOT "/init", 0755) < 0 && errno != EEXIST)
+                                return sw_error_errno(err, errno, "mkdir %s/init", CGROUP_ROOT);
+                }
+        }
+        /* Move every process out of the root, then delegate all controllers. */
+        for (int attempt = 0; attempt < 10; attempt++) {
+                _cleanup_fclose_ FILE *procs = fopen(CGROUP_ROOT "/cgroup.procs", "re");
+                if (!procs)
+                        return sw_error_errno(err, errno, "read %s/cgroup.procs", CGROUP_ROOT);
+                char pid[32];
+                bool moved = false;
+                while (fgets(pid, sizeof(pid), procs)) {
+                        pid[strcspn(pid, "\n")] = '\0';
+                        if (write_file(CGROUP_ROOT "/init/cgroup.procs", pid) == 0)
+                                moved = true;
+                }
+                if (!moved)
+                        break;
+        }
+        _cleanup_fclose_ FILE *controllers = fopen(CGROUP_ROOT "/cgroup.controllers", "re");
+        char list[1024] = "";
+        if (controllers && fgets(list, sizeof(list), controllers)) {
+                char *save = NULL;
+                for (char *c = strtok_r(list, " \n", &save); c; c = strtok_r(NULL, " \n", &save)) {
+                        char enable[64];
+                        snprintf(enable, sizeof(enable), "+%s", c);
+                        if (write_file(CGROUP_ROOT "/cgroup.subtree_control", enable) < 0)
+                                init_log("cgroup v2: cannot enable controller %s", c);
+                }
+        }
+        init_log("cgroup v2: processes moved to init, controllers delegated");
+        return 0;
+}
+
+int init_cgroups_prepare(struct sw_error *err)
+{
+        struct statfs sfs;
+        if (statfs(CGROUP_ROOT, &sfs) < 0)
+                return sw_error_errno(err, errno, "statfs %s", CGROUP_ROOT);
+        if (sfs.f_type == CGROUP2_SUPER_MAGIC)
+                return prepare_v2(err);
+        return prepare_v1(err);
+}

@@ -1,0 +1,240 @@
+/* slipway-init: PID 1 of an agent container.
+ *
+ * Prepares the container for a nested dockerd (writable cgroups, a data root that is not
+ * overlayfs), installs SSH keys, starts dockerd and waits until it answers, starts the
+ * service (sshd by default; the container's command when one is given, as the Jenkins Docker
+ * plugin does), then writes /run/slipway/ready. As PID 1 it reaps every zombie, forwards
+ * signals to the service, and on SIGTERM stops the service and dockerd inside the stop
+ * timeout before killing whatever is left (catatonit, tini). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "init.h"
+#include "slipway/cleanup.h"
+
+#define DEFAULT_STOP_TIMEOUT_S 8 /* below docker stop's default 10 s */
+#define DEFAULT_DOCKERD_TIMEOUT_S 60
+#define SSHD_PORT 22
+
+struct init_state {
+        sigset_t blocked;
+        int signal_fd;
+        pid_t dockerd;
+        pid_t service;
+        bool default_service; /* our own sshd, whose port we can probe */
+};
+
+static int env_seconds(const char *name, int fallback)
+{
+        const char *value = getenv(name);
+        char *end;
+        long seconds = value ? strtol(value, &end, 10) : 0;
+        if (!value || *end || seconds <= 0 || seconds > 3600)
+                return fallback;
+        return (int) seconds;
+}
+
+static void write_marker(const char *path, const char *text)
+{
+        char tmp[256];
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || write(fd, text, strlen(text)) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0)
+                init_log("cannot write %s: %s", path, strerror(errno));
+}
+
+static double now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+/* Reap every exited child; note when ours end. Returns false once no child is left. */
+static bool reap(struct init_state *s, int *service_status, bool *dockerd_died)
+{
+        for (;;) {
+                int status;
+                pid_t pid = waitpid(-1, &status, WNOHANG);
+                if (pid < 0)
+                        return errno != ECHILD;
+                if (pid == 0)
+                        return true;
+                if (pid == s->service) {
+                        s->service = 0;
+                        if (service_status)
+                                *service_status = init_exit_status(status);
+                } else if (pid == s->dockerd) {
+                        s->dockerd = 0;
+                        if (dockerd_died)
+                                *dockerd_died = true;
+                }
+        }
+}
+
+/* Wait for SIGCHLD (or timeout) on the signalfd, draining it. */
+static void wait_signal(struct init_state *s, int timeout_ms)
+{
+        struct pollfd pfd = { .fd = s->signal_fd, .events = POLLIN };
+        if (poll(&pfd, 1, timeout_ms) > 0) {
+                struct signalfd_siginfo info;
+                while (read(s->signal_fd, &info, sizeof(info)) == sizeof(info))
+                        ;
+        }
+}
+
+/* Stop everything inside the stop timeout, then exit with code. */
+static __attribute__((noreturn)) void shutdown_and_exit(struct init_state *s, int code)
+{
+        int timeout = env_seconds("SLIPWAY_STOP_TIMEOUT", DEFAULT_STOP_TIMEOUT_S);
+        double deadline = now() + timeout;
+        if (s->service > 0)
+                kill(s->service, SIGTERM);
+        if (s->dockerd > 0)
+                kill(s->dockerd, SIGTERM); /* stops its containers, unmounts its layers */
+        /* sshd's sessions and other orphans: asked politely once ours are gone. */
+        bool asked_all = false;
+        while (now() < deadline && reap(s, NULL, NULL)) {
+                if (!asked_all && s->service == 0 && s->dockerd == 0) {
+                        kill(-1, SIGTERM);
+                        asked_all = true;
+                }
+                int left_ms = (int) ((deadline - now()) * 1000);
+                wait_signal(s, left_ms > 100 ? 100 : (left_ms > 0 ? left_ms : 0));
+        }
+        if (reap(s, NULL, NULL)) {
+                init_log("stop timeout (%d s) reached: killing what is left", timeout);
+                kill(-1, SIGKILL);
+                while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
+                        ;
+        }
+        init_log("stopped (exit %d)", code);
+        exit(code);
+}
+
+static __attribute__((noreturn)) void fail(struct init_state *s, const struct sw_error *err)
+{
+        char line[SW_ERROR_MAX + 2];
+        snprintf(line, sizeof(line), "%s\n", err->message);
+        write_marker(INIT_FAILED_FILE, line);
+        init_log("fatal: %s", err->message);
+        shutdown_and_exit(s, 1);
+}
+
+static int start_service(struct init_state *s, char **command, struct sw_error *err)
+{
+        static const char *const sshd[] = { "/usr/sbin/sshd", "-D", "-e", NULL };
+        const char *const *argv = sshd;
+        if (command && command[0] && strcmp(command[0], "--") == 0)
+                command++;
+        if (command && command[0]) {
+                argv = (const char *const *) command;
+                s->default_service = false;
+        } else {
+                s->default_service = true;
+        }
+        /* sshd's privilege separation directory (also for sshd given as a command). */
+        if (mkdir("/run/sshd", 0755) < 0 && errno != EEXIST)
+                return sw_error_errno(err, errno, "mkdir /run/sshd");
+        if (argv[0][0] != '/')
+                return sw_error_set(err, EINVAL, "command %s: give an absolute path", argv[0]);
+        s->service = init_spawn(argv, &s->blocked, err);
+        if (s->service < 0)
+                return s->service;
+        init_log("started %s (pid %d)", argv[0], (int) s->service);
+        return 0;
+}
+
+static __attribute__((noreturn)) void main_loop(struct init_state *s)
+{
+        for (;;) {
+                struct pollfd pfd = { .fd = s->signal_fd, .events = POLLIN };
+                if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+                        init_log("poll: %s", strerror(errno));
+                struct signalfd_siginfo info;
+                int stop_code = -1;
+                while (read(s->signal_fd, &info, sizeof(info)) == sizeof(info)) {
+                        switch (info.ssi_signo) {
+                        case SIGCHLD:
+                                break;
+                        case SIGTERM:
+                        case SIGINT:
+                        case SIGQUIT:
+                                init_log("signal %d: stopping", (int) info.ssi_signo);
+                                stop_code = 0;
+                                break;
+                        default:
+                                if (s->service > 0)
+                                        kill(s->service, (int) info.ssi_signo);
+                                break;
+                        }
+                }
+                int service_status = -1;
+                bool dockerd_died = false;
+                reap(s, &service_status, &dockerd_died);
+                if (stop_code >= 0)
+                        shutdown_and_exit(s, stop_code);
+                if (service_status >= 0) {
+                        init_log("service exited with status %d", service_status);
+                        shutdown_and_exit(s, service_status);
+                }
+                if (dockerd_died) {
+                        init_log("dockerd exited unexpectedly");
+                        shutdown_and_exit(s, 1);
+                }
+        }
+}
+
+int main(int argc, char **argv)
+{
+        (void) argc;
+        struct init_state s = { .signal_fd = -1 };
+        struct sw_error err = { 0 };
+        /* Orphans of builds are re-parented to us even when we are not PID 1. */
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+                init_log("cannot become a subreaper: %s", strerror(errno));
+        if (getpid() != 1)
+                init_log("not PID 1: zombies of other parents may linger");
+        if (init_signals_setup(&s.blocked, &s.signal_fd, &err) < 0)
+                fail(&s, &err);
+        double started = now();
+        if (mkdir(INIT_RUN_DIR, 0755) < 0 && errno != EEXIST) {
+                sw_error_errno(&err, errno, "mkdir %s", INIT_RUN_DIR);
+                fail(&s, &err);
+        }
+        /* Markers from before a container restart mean nothing now. */
+        unlink(INIT_READY_FILE);
+        unlink(INIT_FAILED_FILE);
+
+        if (init_cgroups_prepare(&err) < 0 || init_data_root_check(&err) < 0 ||
+            init_ssh_host_key(&s.blocked, &err) < 0 || init_ssh_authorized_keys(&err) < 0)
+                fail(&s, &err);
+        s.dockerd = init_dockerd_start(&s.blocked, &err);
+        if (s.dockerd < 0) {
+                s.dockerd = 0;
+                fail(&s, &err);
+        }
+        int timeout = env_seconds("SLIPWAY_DOCKERD_TIMEOUT", DEFAULT_DOCKERD_TIMEOUT_S);
+        if (init_dockerd_wait(s.dockerd, timeout, &err) < 0) {
+                fail(&s, &err);
+        }
+        init_log("dockerd ready after %.2f s", now() - started);
+        if (start_service(&s, argv + 1, &err) < 0)
+                fail(&s, &err);
+        if (s.default_service && init_wait_tcp(s.service, SSHD_PORT, timeout, &err) < 0)
+                fail(&s, &err);
+        write_marker(INIT_READY_FILE, "ready\n");
+        init_log("ready after %.2f s", now() - started);
+        main_loop(&s);
+}
