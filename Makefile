@@ -47,7 +47,7 @@ $(BUILD)/slipway: $(CLI_OBJS) $(BUILD)/libslipway.a
 # slipway-init is PID 1 in agents: static, libc only, so it runs in any image. It is never
 # built with sanitizers (they need a dynamic runtime and it runs inside the agent image).
 INIT_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) -D_FORTIFY_SOURCE=2 -fstack-protector-strong \
-               -O2 -g -Iinclude
+               -O2 -g -Iinclude -DSLIPWAY_INIT
 $(BUILD)/init-objs/%.o: %.c $(wildcard include/slipway/*.h) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(INIT_CFLAGS) -c $< -o $@

@@ -183,10 +183,31 @@ static int agent_prepare_keys(struct agent *agent, const struct agent_options *o
         return 0;
 }
 
+/* The last non-empty line of the container's log: the init's own reason when it gave up. */
+static void agent_last_log_line(struct docker_client *docker, const char *container_id, char *out,
+                                size_t size);
+
+/* An agent whose container stopped while starting: say why, from its own last words. */
+static int agent_check_running(struct docker_client *docker, const struct agent *agent, json_t *info,
+                               struct sw_error *err)
+{
+        json_t *state = json_object_get(info, "State");
+        if (json_is_true(json_object_get(state, "Running")))
+                return 0;
+        char line[512];
+        agent_last_log_line(docker, agent->container_id, line, sizeof(line));
+        return sw_error_set(err, EIO, "agent %s exited during start-up (exit code %lld)%s%s", agent->id,
+                            (long long) json_integer_value(json_object_get(state, "ExitCode")),
+                            line[0] ? ": " : "", line);
+}
+
 static int agent_read_port(struct docker_client *docker, struct agent *agent, struct sw_error *err)
 {
         _cleanup_json_ json_t *info = NULL;
         int r = docker_container_inspect(docker, agent->container_id, &info, err);
+        if (r < 0)
+                return r;
+        r = agent_check_running(docker, agent, info, err);
         if (r < 0)
                 return r;
         json_t *bindings = json_object_get(json_object_get(json_object_get(info, "NetworkSettings"),
@@ -201,7 +222,6 @@ static int agent_read_port(struct docker_client *docker, struct agent *agent, st
         return 0;
 }
 
-/* The last non-empty line of the container's log: the init's own reason when it gave up. */
 static void agent_last_log_line(struct docker_client *docker, const char *container_id, char *out,
                                 size_t size)
 {
@@ -231,15 +251,9 @@ static int agent_wait_ready(struct docker_client *docker, struct agent *agent, i
                 r = docker_container_inspect(docker, agent->container_id, &info, err);
                 if (r < 0)
                         return r;
-                json_t *state = json_object_get(info, "State");
-                if (!json_is_true(json_object_get(state, "Running"))) {
-                        char line[512];
-                        agent_last_log_line(docker, agent->container_id, line, sizeof(line));
-                        return sw_error_set(err, EIO, "agent %s exited during start-up (exit code %lld)%s%s",
-                                            agent->id,
-                                            (long long) json_integer_value(json_object_get(state, "ExitCode")),
-                                            line[0] ? ": " : "", line);
-                }
+                r = agent_check_running(docker, agent, info, err);
+                if (r < 0)
+                        return r;
                 /* The CLI blocks SIGINT/SIGTERM/SIGHUP while an agent starts: a pending one
                  * means "give up", and the caller's rollback removes what exists. */
                 sigset_t pending;

@@ -52,10 +52,10 @@ static inline void sw_strvfreep(char ***v)
 #define _cleanup_closedir_ _cleanup_(sw_closedirp)
 #define _cleanup_strv_ _cleanup_(sw_strvfreep)
 
-/* Library-specific cleanups live next to the library's users, e.g. _cleanup_json_ in json
- * code (json_decref), _cleanup_curl_ in docker.c; declared here so every file spells them the
- * same way when it includes the library header first. */
-#ifdef JANSSON_H
+/* JSON values released with json_decref. slipway-init (static, libc only) builds with
+ * SLIPWAY_INIT and never touches jansson. */
+#ifndef SLIPWAY_INIT
+#include <jansson.h>
 static inline void sw_json_decrefp(json_t **j)
 {
         if (*j)

@@ -11,7 +11,11 @@ it_case() {
     local name=$1 fn=$2 start end
     printf '== %s\n' "$name" >&2
     start=$(date +%s.%N)
-    if ( set -eEuo pipefail; trap 'echo "    FAILED at line $LINENO: $BASH_COMMAND" >&2' ERR; "$fn" ); then
+    # A plain statement, never inside `if`, `||` or `&&`: bash ignores set -e in a subshell
+    # run from a condition, and every assertion would then pass. The caller runs without -e.
+    ( set -eEuo pipefail; shopt -s inherit_errexit; trap 'echo "    FAILED at line $LINENO: $BASH_COMMAND" >&2' ERR; "$fn" )
+    local rc=$?
+    if [ "$rc" -eq 0 ]; then
         end=$(date +%s.%N)
         IT_RESULTS+=("$(printf 'PASS  %6.1fs  %s' "$(echo "$end - $start" | bc)" "$name")")
     else

@@ -44,7 +44,8 @@ test_agent_lifecycle() {
     assert_eq "$(grep -c '"event":"shell-open"' "$audit")" 4 "audit openings"
     assert_eq "$(grep -c '"event":"shell-close"' "$audit")" 4 "audit closings"
     grep '"shell-close"' "$audit" | grep -q '"exit":7' || fail "audit lacks the exit status"
-    jq -e 'select(.event=="shell-open") | .agent and .user and .time and .command' "$audit" >/dev/null
+    jq -e -s '[.[] | select(.event=="shell-open")] | length == 4 and
+              all(.agent == "'"$id"'" and .user and .time and (.command | length > 0))' "$audit" >/dev/null
 
     "$SLIPWAY" --state-dir "$state" ps | grep -q "^$id .*running" || fail "ps does not list $id"
     assert_eq "$("$SLIPWAY" --state-dir "$state" ps --json | jq -r '.[0].labels.team')" "ci" "label"
