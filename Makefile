@@ -74,6 +74,10 @@ test: unit integration
 asan:
 	$(MAKE) SANITIZE=1 test
 
+# Benchmarks print figures side by side; they assert nothing (these machines are noisy).
+bench: all
+	scripts/bench-run 10
+
 deps:
 	scripts/install-deps
 
@@ -97,4 +101,4 @@ install: all
 clean:
 	rm -rf build build-asan
 
-.PHONY: all unit integration test asan deps run check image install clean
+.PHONY: all unit integration test asan bench deps run check image install clean

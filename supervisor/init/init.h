@@ -37,6 +37,10 @@ int init_data_root_check(struct sw_error *err);
 pid_t init_dockerd_start(const sigset_t *blocked, struct sw_error *err);
 /* Poll until dockerd answers /_ping, it dies, or timeout_s passes. */
 int init_dockerd_wait(pid_t dockerd, int timeout_s, struct sw_error *err);
+/* Kill the inner daemon's running containers. dockerd's own shutdown waits each container's
+ * stop timeout (10 s by default, whatever --shutdown-timeout says), longer than the agent's
+ * whole stop budget; an agent being stopped is being destroyed, and its builds with it. */
+void init_dockerd_kill_containers(void);
 /* Wait until something accepts TCP connections on 127.0.0.1:port. */
 int init_wait_tcp(pid_t service, int port, int timeout_s, struct sw_error *err);
 

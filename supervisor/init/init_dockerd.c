@@ -53,18 +53,57 @@ pid_t init_dockerd_start(const sigset_t *blocked, struct sw_error *err)
         return init_spawn(argv, blocked, err);
 }
 
-static bool ping_docker(void)
+/* One HTTP/1.0 request to the inner daemon (the connection ends the response). Returns the
+ * status, or -1; the response (head and body, bounded by size) lands in reply. */
+static int docker_http(const char *method, const char *path, char *reply, size_t size)
 {
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_un addr = { .sun_family = AF_UNIX, .sun_path = INIT_DOCKER_SOCKET };
         if (fd < 0 || connect(fd, (struct sockaddr *) &addr, sizeof(addr)) < 0)
-                return false;
-        static const char request[] = "GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n";
-        if (write(fd, request, sizeof(request) - 1) != (ssize_t) sizeof(request) - 1)
-                return false;
-        char reply[64] = "";
-        ssize_t n = read(fd, reply, sizeof(reply) - 1);
-        return n > 12 && strncmp(reply, "HTTP/1.", 7) == 0 && strncmp(reply + 9, "200", 3) == 0;
+                return -1;
+        char request[256];
+        int len = snprintf(request, sizeof(request), "%s %s HTTP/1.0\r\nHost: docker\r\n\r\n", method, path);
+        if (len <= 0 || write(fd, request, (size_t) len) != len)
+                return -1;
+        size_t have = 0;
+        while (have + 1 < size) {
+                ssize_t n = read(fd, reply + have, size - 1 - have);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                have += (size_t) n;
+        }
+        reply[have] = '\0';
+        int status;
+        return sscanf(reply, "HTTP/1.%*d %d", &status) == 1 ? status : -1;
+}
+
+static bool ping_docker(void)
+{
+        char reply[256];
+        return docker_http("GET", "/_ping", reply, sizeof(reply)) == 200;
+}
+
+void init_dockerd_kill_containers(void)
+{
+        static char reply[1 << 20];
+        if (docker_http("GET", "/containers/json", reply, sizeof(reply)) != 200)
+                return;
+        /* Container ids are 64 hex digits after "Id":" in Docker's own JSON; inside string
+         * values the quotes would be escaped, so nothing else matches. */
+        int killed = 0;
+        for (char *p = strstr(reply, "\"Id\":\""); p; p = strstr(p + 1, "\"Id\":\"")) {
+                char *id = p + 6;
+                if (strspn(id, "0123456789abcdef") != 64 || id[64] != '"')
+                        continue;
+                char path[128], ignored[512];
+                snprintf(path, sizeof(path), "/containers/%.64s/kill", id);
+                if (docker_http("POST", path, ignored, sizeof(ignored)) == 204)
+                        killed++;
+        }
+        if (killed)
+                init_log("killed %d running build container%s", killed, killed == 1 ? "" : "s");
 }
 
 static double now(void)

@@ -101,8 +101,10 @@ static __attribute__((noreturn)) void shutdown_and_exit(struct init_state *s, in
         double deadline = now() + timeout;
         if (s->service > 0)
                 kill(s->service, SIGTERM);
-        if (s->dockerd > 0)
-                kill(s->dockerd, SIGTERM); /* stops its containers, unmounts its layers */
+        if (s->dockerd > 0) {
+                init_dockerd_kill_containers();
+                kill(s->dockerd, SIGTERM); /* unmounts its layers, stops containerd */
+        }
         /* sshd's sessions and other orphans: asked politely once ours are gone. */
         bool asked_all = false;
         while (now() < deadline && reap(s, NULL, NULL)) {

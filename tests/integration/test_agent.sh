@@ -50,6 +50,18 @@ test_agent_lifecycle() {
     "$SLIPWAY" --state-dir "$state" ps | grep -q "^$id .*running" || fail "ps does not list $id"
     assert_eq "$("$SLIPWAY" --state-dir "$state" ps --json | jq -r '.[0].labels.team')" "ci" "label"
 
+    # A clean stop with a build still running inside: the init stops sshd and dockerd (which
+    # stops its containers) within its stop timeout, without the final SIGKILL sweep.
+    $ssh docker run -d --name busy tiny:1 /bin/busybox sleep 1000 >/dev/null
+    local container
+    container=$("$SLIPWAY" --state-dir "$state" ps --json | jq -r '.[0].container')
+    docker stop "$container" >/dev/null
+    assert_eq "$(docker inspect -f '{{.State.ExitCode}}' "$container")" 0 "agent exit code after stop"
+    local logs
+    logs=$(docker logs "$container" 2>&1)
+    assert_contains "$logs" "slipway-init: stopped (exit 0)"
+    if grep -q "killing what is left" <<<"$logs"; then fail "stop needed the SIGKILL sweep"; fi
+
     "$SLIPWAY" --state-dir "$state" rm "$id" >/dev/null
     assert_no_leaks "$state"
     assert_eq "$("$SLIPWAY" --state-dir "$state" ps --json)" "[]" "ps after rm"
