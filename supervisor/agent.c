@@ -81,13 +81,16 @@ int agent_destroy(struct docker_client *docker, const char *container_id, const 
 static int agent_prepare_dir(struct agent *agent, const char *state_dir, struct sw_error *err)
 {
         _cleanup_free_ char *agents = path_join(state_dir, "agents");
-        if (!agents || asprintf(&agent->dir, "%s/%s", agents, agent->id) < 0)
+        _cleanup_free_ char *dir = NULL;
+        if (!agents || asprintf(&dir, "%s/%s", agents, agent->id) < 0)
                 return sw_error_set(err, ENOMEM, "agent directory");
         int r = fs_mkdir_p(agents, 0700);
         if (r < 0)
                 return sw_error_errno(err, -r, "create state directory %s", agents);
-        if (mkdir(agent->dir, 0700) < 0)
-                return sw_error_errno(err, errno, "create agent directory %s", agent->dir);
+        if (mkdir(dir, 0700) < 0)
+                return sw_error_errno(err, errno, "create agent directory %s", dir);
+        /* Recorded only once created: a rollback must never remove what it did not make. */
+        agent->dir = TAKE_PTR(dir);
         _cleanup_free_ char *data_root = path_join(agent->dir, "data-root");
         _cleanup_free_ char *ssh = path_join(agent->dir, "ssh");
         if (!data_root || !ssh)
