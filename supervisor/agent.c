@@ -15,6 +15,7 @@
 
 #include "slipway/agent.h"
 #include "slipway/agent_spec.h"
+#include "slipway/cache.h"
 #include "slipway/caps.h"
 #include "slipway/cleanup.h"
 #include "slipway/fsutil.h"
@@ -37,6 +38,7 @@ void agent_free(struct agent *agent)
         free(agent->host_public_key);
         free(agent->client_key);
         free(agent->known_hosts);
+        free(agent->generation);
         free(agent);
 }
 
@@ -109,6 +111,40 @@ static int agent_prepare_dir(struct agent *agent, const char *state_dir, struct 
                                     "driver cannot work: put the state directory (--state-dir) "
                                     "on another file system", data_root);
         return 0;
+}
+
+/* Which generation this agent starts from; *generation stays NULL for a cold agent. */
+static int agent_resolve_generation(const struct agent_options *options, const char *state_dir,
+                                    char **generation, char **generation_root, struct sw_error *err)
+{
+        if (options->generation && strcmp(options->generation, "none") == 0)
+                return 0;
+        if (options->generation) {
+                int r = cache_generation_root(state_dir, options->generation, generation_root, err);
+                if (r < 0)
+                        return r;
+                *generation = strdup(options->generation);
+                return *generation ? 0 : sw_error_set(err, ENOMEM, "agent");
+        }
+        int r = cache_current(state_dir, generation, generation_root, err);
+        if (r == -ENOENT) {
+                sw_error_clear(err);
+                return 0; /* no cache yet: a cold agent */
+        }
+        return r;
+}
+
+static int agent_seed(struct agent *agent, const char *generation_root,
+                      enum seed_strategy strategy, struct sw_error *err)
+{
+        _cleanup_free_ char *data_root = path_join(agent->dir, "data-root");
+        if (!data_root)
+                return sw_error_set(err, ENOMEM, "seed");
+        double started = now_seconds();
+        struct seed_stats stats;
+        int r = seed_data_root(generation_root, data_root, SEED_MOUNT, strategy, &stats, err);
+        agent->seed_seconds = now_seconds() - started;
+        return r;
 }
 
 /* Generate the agent's host key (and a client key unless one was given) and return the tar
@@ -191,15 +227,15 @@ static void agent_last_log_line(struct docker_client *docker, const char *contai
                                 size_t size);
 
 /* An agent whose container stopped while starting: say why, from its own last words. */
-static int agent_check_running(struct docker_client *docker, const struct agent *agent, json_t *info,
-                               struct sw_error *err)
+static int agent_check_running(struct docker_client *docker, const char *what,
+                               const char *container_id, json_t *info, struct sw_error *err)
 {
         json_t *state = json_object_get(info, "State");
         if (json_is_true(json_object_get(state, "Running")))
                 return 0;
         char line[512];
-        agent_last_log_line(docker, agent->container_id, line, sizeof(line));
-        return sw_error_set(err, EIO, "agent %s exited during start-up (exit code %lld)%s%s", agent->id,
+        agent_last_log_line(docker, container_id, line, sizeof(line));
+        return sw_error_set(err, EIO, "%s exited during start-up (exit code %lld)%s%s", what,
                             (long long) json_integer_value(json_object_get(state, "ExitCode")),
                             line[0] ? ": " : "", line);
 }
@@ -210,7 +246,9 @@ static int agent_read_port(struct docker_client *docker, struct agent *agent, st
         int r = docker_container_inspect(docker, agent->container_id, &info, err);
         if (r < 0)
                 return r;
-        r = agent_check_running(docker, agent, info, err);
+        char what[64];
+        snprintf(what, sizeof(what), "agent %s", agent->id);
+        r = agent_check_running(docker, what, agent->container_id, info, err);
         if (r < 0)
                 return r;
         json_t *bindings = json_object_get(json_object_get(json_object_get(info, "NetworkSettings"),
@@ -240,21 +278,21 @@ static void agent_last_log_line(struct docker_client *docker, const char *contai
         snprintf(out, size, "%s", line ? line + 1 : logs);
 }
 
-static int agent_wait_ready(struct docker_client *docker, struct agent *agent, int timeout_s,
-                            struct sw_error *err)
+int agent_wait_ready(struct docker_client *docker, const char *what, const char *container_id,
+                     int timeout_s, struct sw_error *err)
 {
         double deadline = now_seconds() + timeout_s;
         for (;;) {
-                int r = docker_archive_stat(docker, agent->container_id, READY_FILE, err);
+                int r = docker_archive_stat(docker, container_id, READY_FILE, err);
                 if (r == 0)
                         return 0;
                 if (r != -ENOENT)
                         return r;
                 _cleanup_json_ json_t *info = NULL;
-                r = docker_container_inspect(docker, agent->container_id, &info, err);
+                r = docker_container_inspect(docker, container_id, &info, err);
                 if (r < 0)
                         return r;
-                r = agent_check_running(docker, agent, info, err);
+                r = agent_check_running(docker, what, container_id, info, err);
                 if (r < 0)
                         return r;
                 /* The CLI blocks SIGINT/SIGTERM/SIGHUP while an agent starts: a pending one
@@ -263,10 +301,9 @@ static int agent_wait_ready(struct docker_client *docker, struct agent *agent, i
                 if (sigpending(&pending) == 0 &&
                     (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1 ||
                      sigismember(&pending, SIGHUP) == 1))
-                        return sw_error_set(err, ECANCELED, "agent %s: start interrupted", agent->id);
+                        return sw_error_set(err, ECANCELED, "%s: start interrupted", what);
                 if (now_seconds() > deadline)
-                        return sw_error_set(err, ETIMEDOUT, "agent %s not ready after %d s", agent->id,
-                                            timeout_s);
+                        return sw_error_set(err, ETIMEDOUT, "%s not ready after %d s", what, timeout_s);
                 struct timespec pause = { 0, READY_POLL_NS };
                 nanosleep(&pause, NULL);
         }
@@ -289,7 +326,7 @@ static int agent_write_known_hosts(struct agent *agent, struct sw_error *err)
 
 static int agent_create_container(struct docker_client *docker, struct agent *agent,
                                   const struct agent_options *options, const char *state_dir,
-                                  struct sw_error *err)
+                                  const char *generation_root, struct sw_error *err)
 {
         _cleanup_strv_ char **cap_drop = NULL;
         int known_max = docker_api_at_least(docker, 1, 42) ? 63 : CAPS_LAST_KNOWN_BY_OLD_DOCKER;
@@ -307,6 +344,9 @@ static int agent_create_container(struct docker_client *docker, struct agent *ag
                 .bind_address = agent->bind_address,
                 .labels = options->labels,
                 .cap_drop = (const char *const *) cap_drop,
+                .generation = agent->generation,
+                /* Only layer-link reads the generation at run time: the others copied it. */
+                .generation_root = options->seed_strategy == SEED_LAYER_LINK ? generation_root : NULL,
         };
         _cleanup_json_ json_t *body = agent_spec_container_body(&spec, err);
         if (!body)
@@ -361,12 +401,20 @@ int agent_run(struct docker_client *docker, const struct agent_options *options,
         if (!agent->name || !agent->bind_address)
                 return sw_error_set(err, ENOMEM, "agent");
 
+        char what[64];
+        snprintf(what, sizeof(what), "agent %s", agent->id);
+        _cleanup_free_ char *generation_root = NULL;
+        r = agent_resolve_generation(options, state_dir, &agent->generation, &generation_root, err);
+        if (r < 0)
+                return r;
         struct tar_writer keys = { 0 };
         r = agent_prepare_dir(agent, state_dir, err);
+        if (r >= 0 && agent->generation)
+                r = agent_seed(agent, generation_root, options->seed_strategy, err);
         if (r >= 0)
                 r = agent_prepare_keys(agent, options, &keys, err);
         if (r >= 0)
-                r = agent_create_container(docker, agent, options, state_dir, err);
+                r = agent_create_container(docker, agent, options, state_dir, generation_root, err);
         if (r >= 0)
                 r = docker_archive_put(docker, agent->container_id, "/", keys.data, keys.len, err);
         tar_writer_release(&keys);
@@ -375,7 +423,7 @@ int agent_run(struct docker_client *docker, const struct agent_options *options,
         if (r >= 0)
                 r = agent_read_port(docker, agent, err);
         if (r >= 0)
-                r = agent_wait_ready(docker, agent,
+                r = agent_wait_ready(docker, what, agent->container_id,
                                      options->ready_timeout_s > 0 ? options->ready_timeout_s
                                                                   : AGENT_DEFAULT_READY_TIMEOUT,
                                      err);

@@ -51,11 +51,12 @@ static json_t *agent_entry_from_container(json_t *container)
         const char *status = json_string_value(json_object_get(container, "Status"));
         const char *image = json_string_value(json_object_get(container, "Image"));
         const char *cid = json_string_value(json_object_get(container, "Id"));
-        return json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:s?, s:I, s:o}",
+        const char *generation = json_string_value(json_object_get(labels, AGENT_LABEL_GENERATION));
+        return json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:I, s:s?, s:I, s:s?, s:o}",
                          "id", id, "name", name, "container", cid, "state", state, "status", status,
                          "image", image, "created",
                          json_integer_value(json_object_get(container, "Created")), "ssh_host",
-                         ssh_host, "ssh_port", ssh_port, "labels", user_labels);
+                         ssh_host, "ssh_port", ssh_port, "generation", generation, "labels", user_labels);
 }
 
 static bool agent_id_listed(json_t *agents, const char *id)

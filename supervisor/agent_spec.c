@@ -5,6 +5,7 @@
 #include "slipway/agent.h"
 #include "slipway/agent_spec.h"
 #include "slipway/cleanup.h"
+#include "slipway/seed.h"
 
 bool agent_spec_name_valid(const char *name, struct sw_error *err)
 {
@@ -56,9 +57,13 @@ static json_t *string_array(const char *const *items)
 
 static json_t *agent_labels(const struct agent_spec *spec, struct sw_error *err)
 {
-        _cleanup_json_ json_t *labels = json_pack("{s:s, s:s}", AGENT_LABEL_ID, spec->id,
-                                                  AGENT_LABEL_STATE_DIR, spec->state_dir);
+        _cleanup_json_ json_t *labels = json_pack("{s:s, s:s}",
+                                                  spec->cache_builder ? AGENT_LABEL_CACHE_BUILD : AGENT_LABEL_ID,
+                                                  spec->id, AGENT_LABEL_STATE_DIR, spec->state_dir);
         if (!labels)
+                return NULL;
+        if (spec->generation &&
+            json_object_set_new(labels, AGENT_LABEL_GENERATION, json_string(spec->generation)) < 0)
                 return NULL;
         for (size_t i = 0; spec->labels && spec->labels[i]; i++) {
                 const char *label = spec->labels[i];
@@ -122,7 +127,32 @@ json_t *agent_spec_container_body(const struct agent_spec *spec, struct sw_error
                 "CgroupnsMode", "private",
                 "RestartPolicy", "Name", "no",
                 "Init", 0);
-        if (!body)
+        if (!body) {
                 sw_error_set(err, ENOMEM, "build container request");
+                return NULL;
+        }
+        json_t *host = json_object_get(body, "HostConfig");
+        json_t *binds = json_object_get(host, "Binds");
+        if (spec->generation_root) {
+                /* Read-only: no build can change a generation other agents and later images
+                 * depend on. */
+                _cleanup_free_ char *seed = NULL;
+                if (asprintf(&seed, "%s:%s:ro", spec->generation_root, SEED_MOUNT) < 0 ||
+                    json_array_append_new(binds, json_string(seed)) < 0)
+                        goto oom;
+        }
+        for (size_t i = 0; spec->extra_binds && spec->extra_binds[i]; i++)
+                if (json_array_append_new(binds, json_string(spec->extra_binds[i])) < 0)
+                        goto oom;
+        if (spec->command && json_object_set_new(body, "Cmd", string_array(spec->command)) < 0)
+                goto oom;
+        if (spec->cache_builder) {
+                json_object_del(body, "ExposedPorts");
+                json_object_del(host, "PortBindings");
+        }
         return body;
+oom:
+        json_decref(body);
+        sw_error_set(err, ENOMEM, "build container request");
+        return NULL;
 }

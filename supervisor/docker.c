@@ -533,3 +533,70 @@ int docker_image_inspect(struct docker_client *client, const char *name, json_t 
                 return sw_error_set(err, ENOMEM, "inspect image");
         return get_json(client, path, JSON_OBJECT, out, err);
 }
+
+struct fd_sink {
+        int fd;
+        int error;
+};
+
+static size_t fd_write(char *data, size_t size, size_t count, void *user)
+{
+        struct fd_sink *sink = user;
+        size_t n = size * count, done = 0;
+        while (done < n) {
+                ssize_t w = write(sink->fd, data + done, n - done);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        sink->error = errno;
+                        return 0;
+                }
+                done += (size_t) w;
+        }
+        return n;
+}
+
+int docker_image_save(struct docker_client *client, const char *const *names, int fd,
+                      long timeout_s, struct sw_error *err)
+{
+        /* /images/get?names=a&names=b */
+        size_t len = 0;
+        for (size_t i = 0; names[i]; i++)
+                len += strlen(names[i]) * 3 + 8;
+        _cleanup_free_ char *path = malloc(len + 32);
+        if (!path)
+                return sw_error_set(err, ENOMEM, "save images");
+        strcpy(path, "/images/get");
+        for (size_t i = 0; names[i]; i++) {
+                _cleanup_free_ char *escaped = docker_escape(client, names[i]);
+                if (!escaped)
+                        return sw_error_set(err, ENOMEM, "save images");
+                strcat(path, i ? "&names=" : "?names=");
+                strcat(path, escaped);
+        }
+        char url[8192];
+        snprintf(url, sizeof(url), "http://localhost/v%s%s", client->api_version, path);
+        CURL *curl = client->curl;
+        curl_easy_reset(curl);
+        struct fd_sink sink = { .fd = fd };
+        curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, client->socket_path);
+        curl_easy_setopt(curl, CURLOPT_URL, url);
+        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, (long) DOCKER_CONNECT_TIMEOUT_S);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT, timeout_s);
+        curl_easy_setopt(curl, CURLOPT_FAILONERROR, 1L);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, fd_write);
+        curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+        CURLcode code = curl_easy_perform(curl);
+        if (code == CURLE_OK)
+                return 0;
+        long status = 0;
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        if (sink.error)
+                return sw_error_errno(err, sink.error, "docker %s: save images: write", client->host);
+        if (status == 404)
+                return sw_error_set(err, ENOENT, "docker %s: GET /images/get: 404 (an image is not on this daemon)",
+                                    client->host);
+        return sw_error_set(err, EIO, "docker %s: GET /images/get: %s (HTTP %ld)", client->host,
+                            curl_easy_strerror(code), status);
+}

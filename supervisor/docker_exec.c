@@ -219,3 +219,69 @@ int docker_exec_inspect(struct docker_client *client, const char *exec_id, bool 
         json_decref(info);
         return 0;
 }
+
+struct bounded_output {
+        char *data;
+        size_t len, max;
+};
+
+static int keep_output(void *user, int stream, const char *data, size_t len)
+{
+        (void) stream;
+        struct bounded_output *out = user;
+        size_t take = out->len + len > out->max ? out->max - out->len : len;
+        memcpy(out->data + out->len, data, take);
+        out->len += take;
+        out->data[out->len] = '\0';
+        return 0;
+}
+
+int docker_exec_run(struct docker_client *client, const char *container_id,
+                    const struct docker_exec_options *options, size_t output_max, char **output,
+                    int *exit_code, struct sw_error *err)
+{
+        struct docker_exec_options run = *options;
+        run.tty = false;
+        run.attach_stdin = false;
+        _cleanup_free_ char *exec_id = NULL;
+        int r = docker_exec_create(client, container_id, &run, &exec_id, err);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd = -1;
+        r = docker_exec_attach(client, exec_id, false, &fd, err);
+        if (r < 0)
+                return r;
+        struct bounded_output out = { .data = malloc(output_max + 1), .max = output_max };
+        if (!out.data)
+                return sw_error_set(err, ENOMEM, "exec output");
+        out.data[0] = '\0';
+        struct docker_stream_demux demux;
+        docker_stream_demux_init(&demux);
+        char buf[16384];
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                if (docker_stream_demux_feed(&demux, buf, (size_t) n, keep_output, &out) < 0) {
+                        free(out.data);
+                        return sw_error_set(err, EPROTO, "docker %s: exec %s: malformed output stream",
+                                            client->host, run.argv[0]);
+                }
+        }
+        /* The exit code becomes final a moment after the stream closes. */
+        for (int attempt = 0; attempt < 200; attempt++) {
+                bool running = true;
+                r = docker_exec_inspect(client, exec_id, &running, exit_code, err);
+                if (r < 0 || !running)
+                        break;
+                usleep(10000);
+        }
+        if (r < 0) {
+                free(out.data);
+                return r;
+        }
+        *output = out.data;
+        return 0;
+}

@@ -10,9 +10,12 @@
 
 #include "slipway/docker.h"
 #include "slipway/error.h"
+#include "slipway/seed.h"
 
 #define AGENT_LABEL_ID "io.slipway.agent"
 #define AGENT_LABEL_STATE_DIR "io.slipway.state-dir"
+#define AGENT_LABEL_GENERATION "io.slipway.generation"
+#define AGENT_LABEL_CACHE_BUILD "io.slipway.cache-build"
 #define AGENT_LABEL_PREFIX "io.slipway."
 #define AGENT_DEFAULT_IMAGE "slipway/agent:latest"
 #define AGENT_DEFAULT_STATE_DIR "/var/lib/slipway"
@@ -30,6 +33,10 @@ struct agent_options {
         const char *pubkey_file;      /* authorized key; NULL: generate a client key */
         const char *const *labels;    /* NULL-terminated "key=value", may be NULL */
         int ready_timeout_s;          /* 0: AGENT_DEFAULT_READY_TIMEOUT */
+        /* Cache generation to seed the data root from: NULL for the current one (cold when
+         * there is none), "none" for a cold agent. */
+        const char *generation;
+        enum seed_strategy seed_strategy;
 };
 
 struct agent {
@@ -42,6 +49,8 @@ struct agent {
         char *host_public_key; /* "ssh-ed25519 AAAA... comment" */
         char *client_key;      /* generated private key path, or NULL with --pubkey */
         char *known_hosts;     /* path of a known_hosts file holding the host key */
+        char *generation;      /* seeded from this generation, or NULL (cold) */
+        double seed_seconds;   /* seeding the data root */
         double ready_seconds;  /* from request to ready */
 };
 
@@ -68,6 +77,11 @@ int agent_find(struct docker_client *docker, const char *state_dir, const char *
  * gone is success. */
 int agent_remove(struct docker_client *docker, const char *state_dir, const char *ref,
                  struct sw_error *err);
+
+/* Poll until the container's init wrote its ready file; fail early with the init's last log
+ * line when the container stops. what names it in messages ("agent 1a2b..."). */
+int agent_wait_ready(struct docker_client *docker, const char *what, const char *container_id,
+                     int timeout_s, struct sw_error *err);
 
 /* Stop and remove a container (if container_id) and an agent directory (if dir). */
 int agent_destroy(struct docker_client *docker, const char *container_id, const char *dir,

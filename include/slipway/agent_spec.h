@@ -20,6 +20,15 @@ struct agent_spec {
         const char *bind_address;  /* host address the SSH port is published on */
         const char *const *labels; /* user "key=value" pairs, NULL-terminated, may be NULL */
         const char *const *cap_drop; /* capabilities the host lacks, NULL-terminated */
+        /* A cache generation to seed from: its data root is mounted read-only at SEED_MOUNT
+         * and the agent is labelled with (pinned to) its id. NULL for a cold agent. */
+        const char *generation;
+        const char *generation_root;
+        /* A cache builder instead of an agent: labelled AGENT_LABEL_CACHE_BUILD, no SSH port,
+         * running command (e.g. sleep) as its service, with extra_binds ("host:ctr:ro"). */
+        bool cache_builder;
+        const char *const *command;
+        const char *const *extra_binds;
 };
 
 json_t *agent_spec_container_body(const struct agent_spec *spec, struct sw_error *err);

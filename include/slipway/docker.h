@@ -61,6 +61,11 @@ int docker_archive_put(struct docker_client *client, const char *id, const char 
 int docker_archive_stat(struct docker_client *client, const char *id, const char *path,
                         struct sw_error *err);
 
+/* GET /images/get: stream `docker save` of names (NULL-terminated) into fd. Not size-capped
+ * (it is not parsed; the disk bounds it); timeout_s bounds the whole transfer. */
+int docker_image_save(struct docker_client *client, const char *const *names, int fd,
+                      long timeout_s, struct sw_error *err);
+
 int docker_image_inspect(struct docker_client *client, const char *name, json_t **out,
                          struct sw_error *err);
 
@@ -83,6 +88,11 @@ int docker_exec_attach(struct docker_client *client, const char *exec_id, bool t
                        struct sw_error *err);
 int docker_exec_resize(struct docker_client *client, const char *exec_id, unsigned rows,
                        unsigned cols, struct sw_error *err);
+/* Run a command to completion without a TTY; *output gets its stdout and stderr (bounded
+ * to output_max bytes, the rest dropped), *exit_code its status. */
+int docker_exec_run(struct docker_client *client, const char *container_id,
+                    const struct docker_exec_options *options, size_t output_max, char **output,
+                    int *exit_code, struct sw_error *err);
 /* exit_code is -1 while running. */
 int docker_exec_inspect(struct docker_client *client, const char *exec_id, bool *running,
                         int *exit_code, struct sw_error *err);

@@ -23,6 +23,10 @@ static void run_usage(FILE *out)
                 "  -i, --image IMAGE        agent image (default %s)\n"
                 "  -b, --bind-address ADDR  host address to publish SSH on (default %s)\n"
                 "  -t, --ready-timeout SEC  give up when not ready by then (default %d)\n"
+                "  -c, --cache GENERATION   seed the data root from this cache generation\n"
+                "                           (default: the current one, if any)\n"
+                "      --no-cache           start cold, with an empty data root\n"
+                "      --seed-strategy S    layer-link (default), reflink or copy\n"
                 "      --json               print the agent as JSON\n"
                 "  -h, --help               show this help\n",
                 AGENT_USER, AGENT_DEFAULT_IMAGE, AGENT_DEFAULT_BIND_ADDRESS,
@@ -35,12 +39,14 @@ static int print_agent(const struct agent *agent, bool json)
         if (!ssh)
                 return CLI_EXIT_FAILURE;
         if (json) {
-                json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s?, s:f}", "id",
-                                        agent->id, "name", agent->name, "container",
+                json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s?, s:s?, s:f, s:f}",
+                                        "id", agent->id, "name", agent->name, "container",
                                         agent->container_id, "ssh_host", agent->bind_address,
                                         "ssh_port", agent->ssh_port, "ssh_command", ssh,
                                         "host_key", agent->host_public_key, "client_key",
-                                        agent->client_key, "ready_seconds", agent->ready_seconds);
+                                        agent->client_key, "generation", agent->generation,
+                                        "seed_seconds", agent->seed_seconds, "ready_seconds",
+                                        agent->ready_seconds);
                 if (!out)
                         return CLI_EXIT_FAILURE;
                 json_dumpf(out, stdout, JSON_INDENT(2));
@@ -48,8 +54,13 @@ static int print_agent(const struct agent *agent, bool json)
                 json_decref(out);
         } else {
                 printf("%s\n%s\n", agent->id, ssh);
-                fprintf(stderr, "slipway: agent %s (%s) ready in %.2f s\n", agent->id, agent->name,
-                        agent->ready_seconds);
+                if (agent->generation)
+                        fprintf(stderr, "slipway: agent %s (%s) ready in %.2f s, seeded from cache %s in %.1f ms\n",
+                                agent->id, agent->name, agent->ready_seconds, agent->generation,
+                                agent->seed_seconds * 1000);
+                else
+                        fprintf(stderr, "slipway: agent %s (%s) ready in %.2f s (cold: no cache)\n",
+                                agent->id, agent->name, agent->ready_seconds);
         }
         return 0;
 }
@@ -64,6 +75,9 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
                 { "bind-address", required_argument, NULL, 'b' },
                 { "ready-timeout", required_argument, NULL, 't' },
                 { "json", no_argument, NULL, 'j' },
+                { "cache", required_argument, NULL, 'c' },
+                { "no-cache", no_argument, NULL, 'N' },
+                { "seed-strategy", required_argument, NULL, 'S' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
@@ -74,7 +88,7 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
         int c;
         if (!labels)
                 return CLI_EXIT_FAILURE;
-        while ((c = getopt_long(argc, argv, "n:k:l:i:b:t:h", options, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "n:k:l:i:b:t:c:h", options, NULL)) != -1) {
                 switch (c) {
                 case 'n':
                         opts.name = optarg;
@@ -101,6 +115,16 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
                 }
                 case 'j':
                         json = true;
+                        break;
+                case 'c':
+                        opts.generation = optarg;
+                        break;
+                case 'N':
+                        opts.generation = "none";
+                        break;
+                case 'S':
+                        if (seed_strategy_parse(optarg, &opts.seed_strategy) < 0)
+                                return cli_usage_error("run", "--seed-strategy: expected layer-link, reflink or copy, not \"%s\"", optarg);
                         break;
                 case 'h':
                         run_usage(stdout);

@@ -24,6 +24,7 @@ static const struct verb verbs[] = {
         { "ps", cmd_ps, "list agents" },
         { "rm", cmd_rm, "destroy agents: container, volumes and data root" },
         { "shell", cmd_shell, "open an audited debug shell in an agent" },
+        { "cache", cmd_cache, "build and list layer cache generations" },
 };
 
 static void usage(FILE *out)

@@ -9,6 +9,8 @@ it_log() { printf '    %s\n' "$*" >&2; }
 # it_case NAME FUNCTION: run one test case in a subshell, record and print its outcome.
 it_case() {
     local name=$1 fn=$2 start end
+    # IT_ONLY=text runs only the cases whose name contains it (for quick iteration).
+    case $name in *"${IT_ONLY:-}"*) ;; *) return 0 ;; esac
     printf '== %s\n' "$name" >&2
     start=$(date +%s.%N)
     # A plain statement, never inside `if`, `||` or `&&`: bash ignores set -e in a subshell

@@ -85,11 +85,13 @@ test_agent_with_pubkey_and_rm_all() {
     assert_no_leaks "$state"
 }
 
-# Each error: one clear line, non-zero exit, nothing left behind.
+# Each error: one clear line, non-zero exit, nothing left behind. Progress lines
+# ("slipway cache: ...") are not part of the error.
 expect_error() {
     local state=$1 pattern=$2 out rc=0
     shift 2
     out=$("$@" 2>&1) || rc=$?
+    out=$(grep -v '^slipway cache: ' <<<"$out" || true)
     [ "$rc" -ne 0 ] || fail "expected failure from: $*"
     assert_eq "$(wc -l <<<"$out")" 1 "error is one line: $out"
     assert_contains "$out" "$pattern"

@@ -127,6 +127,48 @@ static void test_name_validation(void **state)
         assert_non_null(strstr(err.message, "invalid agent name"));
 }
 
+static void test_seeded_agent_mounts_generation_read_only(void **state)
+{
+        (void) state;
+        struct agent_spec spec = base_spec();
+        spec.generation = "20261124T000000Z-abcd";
+        spec.generation_root = "/var/lib/slipway/cache/generations/20261124T000000Z-abcd/data-root";
+        struct sw_error err = { 0 };
+        _cleanup_json_ json_t *body = agent_spec_container_body(&spec, &err);
+        assert_non_null(body);
+        json_t *binds = json_object_get(json_object_get(body, "HostConfig"), "Binds");
+        assert_int_equal(json_array_size(binds), 2);
+        assert_string_equal(json_string_value(json_array_get(binds, 1)),
+                            "/var/lib/slipway/cache/generations/20261124T000000Z-abcd/data-root:"
+                            "/var/lib/slipway-seed:ro");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(body, "Labels"),
+                                                              AGENT_LABEL_GENERATION)),
+                            "20261124T000000Z-abcd");
+}
+
+static void test_cache_builder_has_no_port_and_its_own_label(void **state)
+{
+        (void) state;
+        static const char *const command[] = { "/bin/sleep", "infinity", NULL };
+        static const char *const binds[] = { "/x/import:/run/slipway-import:ro", NULL };
+        struct agent_spec spec = base_spec();
+        spec.cache_builder = true;
+        spec.command = command;
+        spec.extra_binds = binds;
+        struct sw_error err = { 0 };
+        _cleanup_json_ json_t *body = agent_spec_container_body(&spec, &err);
+        assert_non_null(body);
+        json_t *host = json_object_get(body, "HostConfig");
+        assert_null(json_object_get(host, "PortBindings"));
+        assert_null(json_object_get(body, "ExposedPorts"));
+        json_t *labels = json_object_get(body, "Labels");
+        assert_null(json_object_get(labels, AGENT_LABEL_ID)); /* never listed as an agent */
+        assert_non_null(json_object_get(labels, AGENT_LABEL_CACHE_BUILD));
+        assert_string_equal(json_string_value(json_array_get(json_object_get(body, "Cmd"), 0)), "/bin/sleep");
+        assert_string_equal(json_string_value(json_array_get(json_object_get(host, "Binds"), 1)),
+                            "/x/import:/run/slipway-import:ro");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -136,6 +178,8 @@ int main(void)
                 cmocka_unit_test(test_body_refuses_slipway_labels),
                 cmocka_unit_test(test_label_validation),
                 cmocka_unit_test(test_name_validation),
+                cmocka_unit_test(test_seeded_agent_mounts_generation_read_only),
+                cmocka_unit_test(test_cache_builder_has_no_port_and_its_own_label),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

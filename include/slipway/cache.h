@@ -1,0 +1,45 @@
+/* The layer cache: read-only generations of a pre-populated dockerd data root.
+ *
+ *   <state dir>/cache/generations/<id>/data-root    a stopped dockerd's overlay2 data root
+ *   <state dir>/cache/generations/<id>/manifest.json  images, layers, bytes, sources
+ *   <state dir>/cache/current -> generations/<id>     replaced atomically (rename)
+ *   <state dir>/cache/building/<id>/                  a generation being built
+ *
+ * A generation is built by the agents' own dockerd (a seeder container of the agent image),
+ * so its on-disk format always matches what agents run. It is never modified once built:
+ * agents seeded from it reference its layers, and they mount it read-only. */
+#ifndef SLIPWAY_CACHE_H
+#define SLIPWAY_CACHE_H
+
+#include <jansson.h>
+
+#include "slipway/docker.h"
+#include "slipway/error.h"
+
+#define CACHE_GENERATION_ID_MAX 40
+
+struct cache_build_options {
+        const char *state_dir;
+        const char *agent_image;      /* the seeder's image: the agents' own */
+        const char *const *images;    /* images on the outer daemon, NULL-terminated, may be NULL */
+        const char *const *tar_files; /* `docker save` archives, NULL-terminated, may be NULL */
+        void (*progress)(void *user, const char *message);
+        void *progress_user;
+};
+
+/* Build a generation and make it current. Nothing is left behind on failure and `current`
+ * never points at an incomplete generation. */
+int cache_build(struct docker_client *docker, const struct cache_build_options *options,
+                char **generation_out, struct sw_error *err);
+
+/* The current generation's id and data root; -ENOENT when there is none. */
+int cache_current(const char *state_dir, char **generation, char **data_root, struct sw_error *err);
+
+/* The data root of a named generation; -ENOENT when it does not exist. */
+int cache_generation_root(const char *state_dir, const char *generation, char **data_root,
+                          struct sw_error *err);
+
+/* Every generation's manifest, with "current": true on the current one. */
+int cache_list(const char *state_dir, json_t **out, struct sw_error *err);
+
+#endif

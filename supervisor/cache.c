@@ -1,0 +1,476 @@
+/* Cache generations: see include/slipway/cache.h. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "slipway/agent.h"
+#include "slipway/agent_spec.h"
+#include "slipway/cache.h"
+#include "slipway/caps.h"
+#include "slipway/cleanup.h"
+#include "slipway/fsutil.h"
+
+#define IMPORT_DIR_IN_SEEDER "/run/slipway-import"
+#define SEEDER_READY_TIMEOUT 120
+#define SAVE_TIMEOUT_S 3600
+#define EXEC_OUTPUT_MAX (1u << 20)
+
+struct build {
+        struct docker_client *docker;
+        const struct cache_build_options *options;
+        char id[CACHE_GENERATION_ID_MAX];
+        char *cache_dir;     /* <state>/cache */
+        char *dir;           /* <state>/cache/building/<id> */
+        char *container_id;
+};
+
+static void progress(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void progress(struct build *b, const char *fmt, ...)
+{
+        if (!b->options->progress)
+                return;
+        char line[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(line, sizeof(line), fmt, ap);
+        va_end(ap);
+        b->options->progress(b->options->progress_user, line);
+}
+
+static bool generation_id_valid(const char *id)
+{
+        size_t len = strlen(id);
+        return len > 0 && len < CACHE_GENERATION_ID_MAX && id[0] != '.' &&
+               strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == len;
+}
+
+static int check_sources(struct build *b, struct sw_error *err)
+{
+        const struct cache_build_options *o = b->options;
+        size_t count = 0;
+        for (size_t i = 0; o->images && o->images[i]; i++, count++) {
+                _cleanup_json_ json_t *info = NULL;
+                int r = docker_image_inspect(b->docker, o->images[i], &info, err);
+                if (r == -ENOENT)
+                        return sw_error_set(err, ENOENT, "cache build: image %s not found on %s",
+                                            o->images[i], docker_host(b->docker));
+                if (r < 0)
+                        return sw_error_prefix(err, "cache build");
+        }
+        for (size_t i = 0; o->tar_files && o->tar_files[i]; i++, count++) {
+                struct stat st;
+                if (o->tar_files[i][0] != '/')
+                        return sw_error_set(err, EINVAL, "cache build: give %s as an absolute path",
+                                            o->tar_files[i]);
+                if (stat(o->tar_files[i], &st) < 0)
+                        return sw_error_errno(err, errno, "cache build: %s", o->tar_files[i]);
+                if (!S_ISREG(st.st_mode))
+                        return sw_error_set(err, EINVAL, "cache build: %s is not a file", o->tar_files[i]);
+        }
+        if (count == 0)
+                return sw_error_set(err, EINVAL, "cache build: no images given (--image or --tar)");
+        return 0;
+}
+
+static int build_prepare(struct build *b, struct sw_error *err)
+{
+        char stamp[32], suffix[5];
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+        int r = random_hex(suffix, 2);
+        if (r < 0)
+                return sw_error_errno(err, -r, "generation id");
+        snprintf(b->id, sizeof(b->id), "%s-%s", stamp, suffix);
+        if (asprintf(&b->cache_dir, "%s/cache", b->options->state_dir) < 0)
+                return sw_error_set(err, ENOMEM, "cache build");
+        _cleanup_free_ char *building = NULL, *dir = NULL, *data_root = NULL, *import = NULL;
+        if (asprintf(&building, "%s/building", b->cache_dir) < 0 ||
+            asprintf(&dir, "%s/%s", building, b->id) < 0 ||
+            asprintf(&data_root, "%s/data-root", dir) < 0 || asprintf(&import, "%s/import", dir) < 0)
+                return sw_error_set(err, ENOMEM, "cache build");
+        r = fs_mkdir_p(building, 0700);
+        if (r < 0)
+                return sw_error_errno(err, -r, "create %s", building);
+        if (mkdir(dir, 0700) < 0)
+                return sw_error_errno(err, errno, "create %s", dir);
+        b->dir = TAKE_PTR(dir);
+        if (mkdir(data_root, 0710) < 0 || mkdir(import, 0700) < 0)
+                return sw_error_errno(err, errno, "create %s", data_root);
+        bool overlay;
+        r = fs_is_overlay(data_root, &overlay);
+        if (r < 0)
+                return sw_error_errno(err, -r, "%s", data_root);
+        if (overlay)
+                return sw_error_set(err, EINVAL, "cache build: %s is on overlayfs, where overlay2 cannot "
+                                    "work: use a state directory on another file system", data_root);
+        return 0;
+}
+
+static int save_outer_images(struct build *b, struct sw_error *err)
+{
+        if (!b->options->images || !b->options->images[0])
+                return 0;
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/import/images.tar", b->dir) < 0)
+                return sw_error_set(err, ENOMEM, "cache build");
+        progress(b, "saving images from %s", docker_host(b->docker));
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return sw_error_errno(err, errno, "create %s", path);
+        int r = docker_image_save(b->docker, b->options->images, fd, SAVE_TIMEOUT_S, err);
+        if (r < 0)
+                return sw_error_prefix(err, "cache build");
+        if (fsync(fd) < 0)
+                return sw_error_errno(err, errno, "write %s", path);
+        return 0;
+}
+
+static int start_seeder(struct build *b, struct sw_error *err)
+{
+        const struct cache_build_options *o = b->options;
+        _cleanup_strv_ char **cap_drop = NULL;
+        int known_max = docker_api_at_least(b->docker, 1, 42) ? 63 : CAPS_LAST_KNOWN_BY_OLD_DOCKER;
+        int r = caps_host_missing(known_max, &cap_drop, err);
+        if (r < 0)
+                return r;
+        size_t tars = 0;
+        while (o->tar_files && o->tar_files[tars])
+                tars++;
+        _cleanup_strv_ char **binds = calloc(tars + 2, sizeof(char *));
+        _cleanup_free_ char *data_root = NULL;
+        if (!binds || asprintf(&data_root, "%s/data-root", b->dir) < 0 ||
+            asprintf(&binds[0], "%s/import:%s:ro", b->dir, IMPORT_DIR_IN_SEEDER) < 0)
+                return sw_error_set(err, ENOMEM, "cache build");
+        for (size_t i = 0; i < tars; i++)
+                if (asprintf(&binds[i + 1], "%s:%s-files/%zu.tar:ro", o->tar_files[i],
+                             IMPORT_DIR_IN_SEEDER, i) < 0)
+                        return sw_error_set(err, ENOMEM, "cache build");
+        static const char *const sleep_forever[] = { "/bin/sleep", "infinity", NULL };
+        struct agent_spec spec = {
+                .id = b->id,
+                .image = o->agent_image ? o->agent_image : AGENT_DEFAULT_IMAGE,
+                .state_dir = o->state_dir,
+                .data_root = data_root,
+                .bind_address = AGENT_DEFAULT_BIND_ADDRESS,
+                .cap_drop = (const char *const *) cap_drop,
+                .cache_builder = true,
+                .command = sleep_forever,
+                .extra_binds = (const char *const *) binds,
+        };
+        _cleanup_json_ json_t *body = agent_spec_container_body(&spec, err);
+        if (!body)
+                return -1;
+        char name[64];
+        snprintf(name, sizeof(name), "slipway-cache-%s", b->id);
+        progress(b, "starting the seeder (%s)", spec.image);
+        r = docker_container_create(b->docker, name, body, &b->container_id, err);
+        if (r == -ENOENT)
+                return sw_error_set(err, ENOENT, "cache build: agent image %s not found: build it with "
+                                    "'make image'", spec.image);
+        if (r >= 0)
+                r = docker_container_start(b->docker, b->container_id, err);
+        if (r >= 0) {
+                char what[80];
+                snprintf(what, sizeof(what), "cache seeder %s", b->id);
+                r = agent_wait_ready(b->docker, what, b->container_id, SEEDER_READY_TIMEOUT, err);
+        }
+        return r;
+}
+
+static int seeder_exec(struct build *b, const char *const *argv, char **output, struct sw_error *err)
+{
+        struct docker_exec_options exec = { .argv = argv, .user = "root" };
+        int exit_code = -1;
+        _cleanup_free_ char *out = NULL;
+        int r = docker_exec_run(b->docker, b->container_id, &exec, EXEC_OUTPUT_MAX, &out, &exit_code, err);
+        if (r < 0)
+                return r;
+        if (exit_code != 0) {
+                size_t len = strlen(out);
+                while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
+                        out[--len] = '\0';
+                for (char *p = out; *p; p++)
+                        if (*p == '\n')
+                                *p = ' ';
+                return sw_error_set(err, EIO, "cache build: %s %s failed (exit %d): %.300s", argv[0],
+                                    argv[1], exit_code, out);
+        }
+        if (output)
+                *output = TAKE_PTR(out);
+        return 0;
+}
+
+static int load_images(struct build *b, struct sw_error *err)
+{
+        const struct cache_build_options *o = b->options;
+        if (o->images && o->images[0]) {
+                static const char *const load[] = { "/usr/bin/docker", "load", "-q", "-i",
+                                                    IMPORT_DIR_IN_SEEDER "/images.tar", NULL };
+                progress(b, "loading images saved from the outer daemon");
+                int r = seeder_exec(b, load, NULL, err);
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; o->tar_files && o->tar_files[i]; i++) {
+                char path[128];
+                snprintf(path, sizeof(path), "%s-files/%zu.tar", IMPORT_DIR_IN_SEEDER, i);
+                const char *const load[] = { "/usr/bin/docker", "load", "-q", "-i", path, NULL };
+                progress(b, "loading %s", o->tar_files[i]);
+                int r = seeder_exec(b, load, NULL, err);
+                if (r < 0)
+                        return sw_error_prefix(err, "%s", o->tar_files[i]);
+        }
+        return 0;
+}
+
+/* The images the seeder's daemon holds, from `docker image ls` (one JSON object a line). */
+static int list_images(struct build *b, json_t *images, struct sw_error *err)
+{
+        static const char *const ls[] = { "/usr/bin/docker", "image", "ls", "--no-trunc",
+                                          "--format", "{{json .}}", NULL };
+        _cleanup_free_ char *out = NULL;
+        int r = seeder_exec(b, ls, &out, err);
+        if (r < 0)
+                return r;
+        char *save = NULL;
+        for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                json_error_t jerr;
+                _cleanup_json_ json_t *image = json_loads(line, 0, &jerr);
+                if (!json_is_object(image))
+                        return sw_error_set(err, EPROTO, "cache build: unexpected docker image ls output");
+                json_array_append_new(images,
+                                      json_pack("{s:O?, s:O?, s:O?, s:O?}", "id", json_object_get(image, "ID"),
+                                                "repository", json_object_get(image, "Repository"), "tag",
+                                                json_object_get(image, "Tag"), "size",
+                                                json_object_get(image, "Size")));
+        }
+        return 0;
+}
+
+static int stop_seeder(struct build *b, struct sw_error *err)
+{
+        progress(b, "stopping the seeder");
+        int r = docker_container_stop(b->docker, b->container_id, AGENT_STOP_TIMEOUT, err);
+        if (r < 0)
+                return r;
+        _cleanup_json_ json_t *info = NULL;
+        r = docker_container_inspect(b->docker, b->container_id, &info, err);
+        if (r < 0)
+                return r;
+        json_int_t code = json_integer_value(json_object_get(json_object_get(info, "State"), "ExitCode"));
+        /* A dockerd killed mid-write could leave a torn data root: only a clean stop counts. */
+        if (code != 0)
+                return sw_error_set(err, EIO, "cache build: the seeder did not stop cleanly (exit %lld)",
+                                    (long long) code);
+        r = docker_container_remove(b->docker, b->container_id, true, true, err);
+        if (r < 0)
+                return r;
+        free(b->container_id);
+        b->container_id = NULL;
+        return 0;
+}
+
+static unsigned long long tree_bytes;
+static int add_bytes(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+        (void) path;
+        (void) ftw;
+        if (type == FTW_F)
+                tree_bytes += (unsigned long long) st->st_size;
+        return 0;
+}
+
+static int write_manifest(struct build *b, json_t *images, struct sw_error *err)
+{
+        _cleanup_free_ char *overlay = NULL, *manifest_path = NULL;
+        if (asprintf(&overlay, "%s/data-root/overlay2", b->dir) < 0 ||
+            asprintf(&manifest_path, "%s/manifest.json", b->dir) < 0)
+                return sw_error_set(err, ENOMEM, "cache build");
+        _cleanup_closedir_ DIR *d = opendir(overlay);
+        if (!d)
+                return sw_error_errno(err, errno, "cache build: %s", overlay);
+        int layers = 0;
+        struct dirent *entry;
+        while ((entry = readdir(d)))
+                if (entry->d_name[0] != '.' && strcmp(entry->d_name, "l") != 0)
+                        layers++;
+        tree_bytes = 0;
+        if (nftw(overlay, add_bytes, 32, FTW_PHYS) < 0)
+                return sw_error_errno(err, errno, "cache build: measure %s", overlay);
+
+        char created[32];
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        const struct cache_build_options *o = b->options;
+        json_t *sources_images = json_array(), *sources_tars = json_array();
+        for (size_t i = 0; o->images && o->images[i]; i++)
+                json_array_append_new(sources_images, json_string(o->images[i]));
+        for (size_t i = 0; o->tar_files && o->tar_files[i]; i++)
+                json_array_append_new(sources_tars, json_string(o->tar_files[i]));
+        _cleanup_json_ json_t *manifest = json_pack(
+                "{s:s, s:s, s:s, s:s, s:O, s:i, s:I, s:{s:o, s:o}}", "id", b->id, "created", created,
+                "storage_driver", "overlay2", "agent_image", o->agent_image ? o->agent_image : AGENT_DEFAULT_IMAGE,
+                "images", images, "layers", layers, "bytes", (json_int_t) tree_bytes, "sources",
+                "images", sources_images, "tar_files", sources_tars);
+        _cleanup_free_ char *text = manifest ? json_dumps(manifest, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+        if (!text)
+                return sw_error_set(err, ENOMEM, "cache build: manifest");
+        int r = fs_write_atomic(manifest_path, text, strlen(text), 0644);
+        if (r < 0)
+                return sw_error_errno(err, -r, "write %s", manifest_path);
+        progress(b, "%d layers, %.1f MB", layers, (double) tree_bytes / 1e6);
+        return 0;
+}
+
+/* generations/<id> appears complete or not at all, then `current` flips to it. */
+static int publish(struct build *b, struct sw_error *err)
+{
+        _cleanup_free_ char *import = NULL, *generations = NULL, *final = NULL, *tmp_link = NULL,
+                            *current = NULL, *target = NULL;
+        if (asprintf(&import, "%s/import", b->dir) < 0 ||
+            asprintf(&generations, "%s/generations", b->cache_dir) < 0 ||
+            asprintf(&final, "%s/%s", generations, b->id) < 0 ||
+            asprintf(&tmp_link, "%s/.current.%d", b->cache_dir, (int) getpid()) < 0 ||
+            asprintf(&current, "%s/current", b->cache_dir) < 0 ||
+            asprintf(&target, "generations/%s", b->id) < 0)
+                return sw_error_set(err, ENOMEM, "cache build");
+        int r = fs_remove_tree(import);
+        if (r < 0)
+                return sw_error_errno(err, -r, "remove %s", import);
+        r = fs_mkdir_p(generations, 0755);
+        if (r < 0)
+                return sw_error_errno(err, -r, "create %s", generations);
+        if (rename(b->dir, final) < 0)
+                return sw_error_errno(err, errno, "publish %s", final);
+        free(b->dir);
+        b->dir = NULL; /* from here on a failure leaves a complete, non-current generation */
+        unlink(tmp_link);
+        if (symlink(target, tmp_link) < 0 || rename(tmp_link, current) < 0) {
+                int saved = errno;
+                unlink(tmp_link);
+                return sw_error_errno(err, saved, "make %s current", b->id);
+        }
+        _cleanup_close_ int dfd = open(b->cache_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0)
+                (void) fsync(dfd);
+        return 0;
+}
+
+int cache_build(struct docker_client *docker, const struct cache_build_options *options,
+                char **generation_out, struct sw_error *err)
+{
+        struct build b = { .docker = docker, .options = options };
+        _cleanup_json_ json_t *images = json_array();
+        int r = images ? check_sources(&b, err) : sw_error_set(err, ENOMEM, "cache build");
+        if (r >= 0)
+                r = build_prepare(&b, err);
+        if (r >= 0)
+                r = save_outer_images(&b, err);
+        if (r >= 0)
+                r = start_seeder(&b, err);
+        if (r >= 0)
+                r = load_images(&b, err);
+        if (r >= 0)
+                r = list_images(&b, images, err);
+        if (r >= 0)
+                r = stop_seeder(&b, err);
+        if (r >= 0)
+                r = write_manifest(&b, images, err);
+        if (r >= 0)
+                r = publish(&b, err);
+        if (r < 0) {
+                /* A half-built generation never survives. */
+                struct sw_error ignored;
+                if (b.container_id)
+                        (void) agent_destroy(docker, b.container_id, NULL, &ignored);
+                if (b.dir)
+                        (void) fs_remove_tree(b.dir);
+        } else {
+                *generation_out = strdup(b.id);
+        }
+        free(b.container_id);
+        free(b.dir);
+        free(b.cache_dir);
+        return r;
+}
+
+int cache_generation_root(const char *state_dir, const char *generation, char **data_root,
+                          struct sw_error *err)
+{
+        if (!generation_id_valid(generation))
+                return sw_error_set(err, EINVAL, "invalid cache generation \"%.64s\"", generation);
+        _cleanup_free_ char *path = NULL, *manifest = NULL;
+        if (asprintf(&path, "%s/cache/generations/%s/data-root", state_dir, generation) < 0 ||
+            asprintf(&manifest, "%s/cache/generations/%s/manifest.json", state_dir, generation) < 0)
+                return sw_error_set(err, ENOMEM, "cache");
+        /* No manifest, no generation: it was never completed. */
+        if (access(manifest, F_OK) < 0 || access(path, F_OK) < 0)
+                return sw_error_set(err, ENOENT, "no cache generation %s in %s/cache", generation, state_dir);
+        *data_root = TAKE_PTR(path);
+        return 0;
+}
+
+int cache_current(const char *state_dir, char **generation, char **data_root, struct sw_error *err)
+{
+        _cleanup_free_ char *link = NULL;
+        if (asprintf(&link, "%s/cache/current", state_dir) < 0)
+                return sw_error_set(err, ENOMEM, "cache");
+        char target[256];
+        ssize_t len = readlink(link, target, sizeof(target) - 1);
+        if (len < 0)
+                return errno == ENOENT ? sw_error_set(err, ENOENT, "no current cache generation in %s/cache",
+                                                      state_dir)
+                                       : sw_error_errno(err, errno, "read %s", link);
+        target[len] = '\0';
+        const char *id = strncmp(target, "generations/", 12) == 0 ? target + 12 : target;
+        int r = cache_generation_root(state_dir, id, data_root, err);
+        if (r < 0)
+                return r;
+        *generation = strdup(id);
+        return *generation ? 0 : sw_error_set(err, ENOMEM, "cache");
+}
+
+int cache_list(const char *state_dir, json_t **out, struct sw_error *err)
+{
+        _cleanup_free_ char *dir = NULL, *current = NULL, *current_root = NULL;
+        if (asprintf(&dir, "%s/cache/generations", state_dir) < 0)
+                return sw_error_set(err, ENOMEM, "cache");
+        struct sw_error ignored;
+        (void) cache_current(state_dir, &current, &current_root, &ignored);
+        _cleanup_json_ json_t *list = json_array();
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        if (!d && errno != ENOENT)
+                return sw_error_errno(err, errno, "read %s", dir);
+        struct dirent *entry;
+        while (d && (entry = readdir(d))) {
+                if (!generation_id_valid(entry->d_name))
+                        continue;
+                _cleanup_free_ char *path = NULL;
+                if (asprintf(&path, "%s/%s/manifest.json", dir, entry->d_name) < 0)
+                        return sw_error_set(err, ENOMEM, "cache");
+                json_error_t jerr;
+                json_t *manifest = json_load_file(path, 0, &jerr);
+                if (!json_is_object(manifest)) {
+                        json_decref(manifest);
+                        manifest = json_pack("{s:s, s:s}", "id", entry->d_name, "error",
+                                             "manifest missing or unreadable");
+                }
+                json_object_set_new(manifest, "current",
+                                    json_boolean(current && strcmp(current, entry->d_name) == 0));
+                json_array_append_new(list, manifest);
+        }
+        *out = TAKE_PTR(list);
+        return 0;
+}

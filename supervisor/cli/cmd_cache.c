@@ -1,0 +1,130 @@
+/* slipway cache: build and list layer cache generations. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "slipway/agent.h"
+#include "slipway/cache.h"
+#include "slipway/cleanup.h"
+
+static void cache_usage(FILE *out)
+{
+        fprintf(out,
+                "Usage: slipway cache build [--image REF]... [--tar FILE]... [--agent-image IMG]\n"
+                "       slipway cache ls [--json]\n\n"
+                "build  Build a new cache generation holding the given images (from the Docker\n"
+                "       daemon slipway talks to, or `docker save` archives), with the agents' own\n"
+                "       dockerd, and make it current. Existing generations are never touched;\n"
+                "       running agents keep theirs.\n"
+                "ls     List generations: images, layers, size; the current one is marked.\n");
+}
+
+static void print_progress(void *user, const char *message)
+{
+        (void) user;
+        fprintf(stderr, "slipway cache: %s\n", message);
+}
+
+static int cache_build_verb(const struct cli_context *ctx, int argc, char **argv)
+{
+        static const struct option options[] = {
+                { "image", required_argument, NULL, 'i' },
+                { "tar", required_argument, NULL, 't' },
+                { "agent-image", required_argument, NULL, 'a' },
+                { "help", no_argument, NULL, 'h' },
+                { NULL, 0, NULL, 0 },
+        };
+        _cleanup_free_ const char **images = calloc((size_t) argc + 1, sizeof(char *));
+        _cleanup_strv_ char **tars = calloc((size_t) argc + 1, sizeof(char *));
+        size_t n_images = 0, n_tars = 0;
+        struct cache_build_options opts = { .state_dir = ctx->state_dir, .progress = print_progress };
+        if (!images || !tars)
+                return CLI_EXIT_FAILURE;
+        int c;
+        while ((c = getopt_long(argc, argv, "i:t:a:h", options, NULL)) != -1) {
+                switch (c) {
+                case 'i':
+                        images[n_images++] = optarg;
+                        break;
+                case 't':
+                        /* The seeder bind-mounts it: an absolute path. */
+                        tars[n_tars] = realpath(optarg, NULL);
+                        if (!tars[n_tars])
+                                return cli_usage_error("cache build", "--tar %s: %m", optarg);
+                        n_tars++;
+                        break;
+                case 'a':
+                        opts.agent_image = optarg;
+                        break;
+                case 'h':
+                        cache_usage(stdout);
+                        return 0;
+                default:
+                        return cli_usage_error("cache build", "bad option");
+                }
+        }
+        if (optind < argc)
+                return cli_usage_error("cache build", "unexpected argument \"%s\"", argv[optind]);
+        opts.images = images;
+        opts.tar_files = (const char *const *) tars;
+        int r = cli_require_root("cache build");
+        if (r)
+                return r;
+        struct docker_client *docker = NULL;
+        r = cli_open_docker(ctx, &docker);
+        if (r)
+                return r;
+        struct sw_error err = { 0 };
+        _cleanup_free_ char *generation = NULL;
+        r = cache_build(docker, &opts, &generation, &err);
+        docker_close(docker);
+        if (r < 0)
+                return cli_fail(&err);
+        printf("%s\n", generation);
+        return 0;
+}
+
+static int cache_ls_verb(const struct cli_context *ctx, int argc, char **argv)
+{
+        bool json = argc > 1 && strcmp(argv[1], "--json") == 0;
+        if (argc > (json ? 2 : 1))
+                return cli_usage_error("cache ls", "unexpected argument \"%s\"", argv[json ? 2 : 1]);
+        struct sw_error err = { 0 };
+        _cleanup_json_ json_t *list = NULL;
+        if (cache_list(ctx->state_dir, &list, &err) < 0)
+                return cli_fail(&err);
+        if (json) {
+                json_dumpf(list, stdout, JSON_INDENT(2));
+                putchar('\n');
+                return 0;
+        }
+        printf("%-1s %-24s  %-6s  %-6s  %-10s  %s\n", "", "GENERATION", "IMAGES", "LAYERS", "SIZE", "CREATED");
+        json_t *g;
+        size_t i;
+        json_array_foreach(list, i, g) {
+                printf("%-1s %-24s  %-6zu  %-6lld  %7.1f MB  %s\n",
+                       json_is_true(json_object_get(g, "current")) ? "*" : "",
+                       json_string_value(json_object_get(g, "id")), json_array_size(json_object_get(g, "images")),
+                       (long long) json_integer_value(json_object_get(g, "layers")),
+                       (double) json_integer_value(json_object_get(g, "bytes")) / 1e6,
+                       json_string_value(json_object_get(g, "created")) ? json_string_value(json_object_get(g, "created"))
+                                                                          : "?");
+        }
+        return 0;
+}
+
+int cmd_cache(const struct cli_context *ctx, int argc, char **argv)
+{
+        if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+                cache_usage(argc < 2 ? stderr : stdout);
+                return argc < 2 ? CLI_EXIT_USAGE : 0;
+        }
+        if (strcmp(argv[1], "build") == 0)
+                return cache_build_verb(ctx, argc - 1, argv + 1);
+        if (strcmp(argv[1], "ls") == 0)
+                return cache_ls_verb(ctx, argc - 1, argv + 1);
+        return cli_usage_error("cache", "unknown subcommand \"%s\"", argv[1]);
+}

@@ -1,0 +1,91 @@
+# Cache generations and seeded agents (issue 3, first increment).
+
+# A digest of a whole generation: names, types, modes, sizes, link targets and file contents.
+generation_digest() {
+    local root=$1
+    (cd "$root" && find . -printf '%p %y %m %s %l\n' | LC_ALL=C sort &&
+        find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sha256sum | cut -d' ' -f1
+}
+
+it_cache_images() {
+    it_tiny_image_tar | docker import - tiny:1 >/dev/null
+    printf 'FROM tiny:1\nRUN ["/bin/busybox","sh","-c","echo one > /one; echo two > /two"]\nRUN ["/bin/busybox","rm","/two"]\n' |
+        DOCKER_BUILDKIT=0 docker build -q -t multi:1 - >/dev/null
+}
+
+test_cache_seeded_agent() {
+    local state=$IT_DIR/state-cache gen root before after out id ssh
+    rm -rf "$state"
+    it_cache_images
+    gen=$("$SLIPWAY" --state-dir "$state" cache build --image tiny:1 --image multi:1 2>/dev/null)
+    assert_eq "$("$SLIPWAY" --state-dir "$state" cache ls --json | jq -r '.[] | select(.current) | .id')" "$gen"
+    assert_eq "$("$SLIPWAY" --state-dir "$state" cache ls --json | jq '.[0].images | length')" 2 "images in manifest"
+    assert_eq "$("$SLIPWAY" --state-dir "$state" cache ls --json | jq '.[0].layers')" 3 "layers in manifest"
+    root=$state/cache/generations/$gen/data-root
+    before=$(generation_digest "$root")
+
+    out=$("$SLIPWAY" --state-dir "$state" run --json 2>/dev/null)
+    id=$(jq -r .id <<<"$out")
+    ssh=$(jq -r .ssh_command <<<"$out")
+    assert_eq "$(jq -r .generation <<<"$out")" "$gen" "agent seeded from the current generation"
+    assert_eq "$("$SLIPWAY" --state-dir "$state" ps --json | jq -r '.[0].generation')" "$gen" "generation pin label"
+    it_log "seeded in $(jq -r '.seed_seconds * 1000' <<<"$out") ms, ready in $(jq -r .ready_seconds <<<"$out") s"
+
+    # Every seeded image runs, without any pull or load; the deletion in multi:1 holds.
+    assert_eq "$($ssh docker run --rm tiny:1 /bin/busybox echo ok)" "ok"
+    # ssh joins its arguments into one remote command line: quote the whole of it.
+    assert_eq "$($ssh "docker run --rm multi:1 /bin/busybox sh -c 'cat /one; test ! -e /two && echo gone'")" "one
+gone"
+    # Build FROM a seeded image, deleting and overwriting files of its layers.
+    $ssh 'mkdir -p b && printf "FROM multi:1\nRUN [\"/bin/busybox\",\"sh\",\"-c\",\"rm /one; echo new > /bin/new; echo over > /etc-over\"]\n" > b/Dockerfile && docker build -q -t derived:1 b' >/dev/null
+    assert_eq "$($ssh "docker run --rm derived:1 /bin/busybox sh -c 'test ! -e /one && cat /bin/new'")" "new"
+    $ssh 'docker run --name c1 multi:1 /bin/busybox sh -c "echo committed > /c" && docker commit c1 committed:1 >/dev/null && docker rm c1 >/dev/null'
+    assert_eq "$($ssh docker run --rm committed:1 /bin/busybox cat /c)" "committed"
+    # save needs the committed markers (without them the top layer is mounted as upperdir).
+    $ssh 'docker save multi:1 derived:1 | wc -c' | grep -qv '^0$'
+    $ssh 'docker history -q multi:1 >/dev/null && docker tag multi:1 retagged:1 && docker rmi retagged:1 >/dev/null'
+    $ssh 'docker rmi derived:1 committed:1 >/dev/null && docker system prune -a -f >/dev/null'
+    assert_eq "$($ssh docker images -q | wc -l)" 0 "prune removed every image"
+
+    # Nobody in the agent can write to the generation, not even root.
+    local rc=0 msg
+    msg=$("$SLIPWAY" --state-dir "$state" shell "$id" --root -- touch /var/lib/slipway-seed/x 2>&1) || rc=$?
+    [ "$rc" -ne 0 ] || fail "root wrote into the generation"
+    assert_contains "$msg" "Read-only file system"
+
+    "$SLIPWAY" --state-dir "$state" rm "$id" >/dev/null
+    assert_no_leaks "$state"
+    after=$(generation_digest "$root")
+    assert_eq "$after" "$before" "generation unchanged after builds, prune and removal"
+
+    # A cold agent on request.
+    out=$("$SLIPWAY" --state-dir "$state" run --no-cache --json 2>/dev/null)
+    assert_eq "$(jq -r .generation <<<"$out")" "null" "cold agent has no generation"
+    assert_eq "$($(jq -r .ssh_command <<<"$out") docker images -q | wc -l)" 0 "cold agent starts empty"
+    "$SLIPWAY" --state-dir "$state" rm --all 2>/dev/null
+    assert_no_leaks "$state"
+}
+
+test_cache_bad_input() {
+    local state=$IT_DIR/state-cache-bad gen
+    rm -rf "$state"
+    it_cache_images
+    gen=$("$SLIPWAY" --state-dir "$state" cache build --image tiny:1 2>/dev/null)
+    expect_error "$state" "image nope/missing:1 not found" \
+        "$SLIPWAY" --state-dir "$state" cache build --image nope/missing:1
+    expect_error "$state" "invalid image reference" \
+        "$SLIPWAY" --state-dir "$state" cache build --image 'Bad Ref!'
+    expect_error "$state" "no images given" "$SLIPWAY" --state-dir "$state" cache build
+    # A load that fails inside the seeder: nothing half-built survives, current is unchanged.
+    echo "not a tar" >"$IT_DIR/not-a-tar.tar"
+    expect_error "$state" "docker load failed" \
+        "$SLIPWAY" --state-dir "$state" cache build --tar "$IT_DIR/not-a-tar.tar"
+    assert_eq "$(ls "$state/cache/building")" "" "no half-built generation"
+    assert_eq "$(docker ps -aq --filter label=io.slipway.cache-build)" "" "no seeder left"
+    assert_eq "$("$SLIPWAY" --state-dir "$state" cache ls --json | jq -r '.[] | select(.current) | .id')" "$gen"
+    expect_error "$state" "no cache generation nope" \
+        "$SLIPWAY" --state-dir "$state" run --cache nope
+}
+
+it_case "cache: build a generation, seeded agent, read-only, unchanged" test_cache_seeded_agent
+it_case "cache: bad input leaves nothing behind" test_cache_bad_input
