@@ -27,12 +27,19 @@
 #define DEFAULT_DOCKERD_TIMEOUT_S 60
 #define SSHD_PORT 22
 
+/* An inner dockerd that exits is started again (an operator may restart it on purpose), but
+ * at most this often: a daemon that keeps dying leaves the agent useless, so it stops. */
+#define DOCKERD_RESTARTS_MAX 5
+#define DOCKERD_RESTART_WINDOW_S 60
+
 struct init_state {
         sigset_t blocked;
         int signal_fd;
         pid_t dockerd;
         pid_t service;
         bool default_service; /* our own sshd, whose port we can probe */
+        double restarts[DOCKERD_RESTARTS_MAX];
+        int restart_count;
 };
 
 static int env_seconds(const char *name, int fallback)
@@ -158,6 +165,28 @@ static int start_service(struct init_state *s, char **command, struct sw_error *
         return 0;
 }
 
+static void restart_dockerd(struct init_state *s)
+{
+        double t = now();
+        int recent = 0;
+        for (int i = 0; i < s->restart_count && i < DOCKERD_RESTARTS_MAX; i++)
+                if (t - s->restarts[i] < DOCKERD_RESTART_WINDOW_S)
+                        recent++;
+        if (recent >= DOCKERD_RESTARTS_MAX) {
+                init_log("dockerd exited %d times within %d s: giving up", recent, DOCKERD_RESTART_WINDOW_S);
+                shutdown_and_exit(s, 1);
+        }
+        s->restarts[s->restart_count++ % DOCKERD_RESTARTS_MAX] = t;
+        struct sw_error err = { 0 };
+        pid_t pid = init_dockerd_start(&s->blocked, &err);
+        if (pid < 0) {
+                init_log("restart dockerd: %s", err.message);
+                shutdown_and_exit(s, 1);
+        }
+        s->dockerd = pid;
+        init_log("dockerd exited: restarted (pid %d)", (int) pid);
+}
+
 static __attribute__((noreturn)) void main_loop(struct init_state *s)
 {
         for (;;) {
@@ -191,10 +220,8 @@ static __attribute__((noreturn)) void main_loop(struct init_state *s)
                         init_log("service exited with status %d", service_status);
                         shutdown_and_exit(s, service_status);
                 }
-                if (dockerd_died) {
-                        init_log("dockerd exited unexpectedly");
-                        shutdown_and_exit(s, 1);
-                }
+                if (dockerd_died)
+                        restart_dockerd(s);
         }
 }
 

@@ -44,6 +44,18 @@ gone"
     # save needs the committed markers (without them the top layer is mounted as upperdir).
     $ssh 'docker save multi:1 derived:1 | wc -c' | grep -qv '^0$'
     $ssh 'docker history -q multi:1 >/dev/null && docker tag multi:1 retagged:1 && docker rmi retagged:1 >/dev/null'
+    # A restart of the inner dockerd (by root in the agent): the init starts it again, and the
+    # seeded images are still there and still run.
+    "$SLIPWAY" --state-dir "$state" shell "$id" --root -- sh -c 'kill $(cat /var/run/docker.pid)'
+    local tries=0
+    until $ssh docker info >/dev/null 2>&1; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 100 ] || fail "inner dockerd did not come back"
+        sleep 0.2
+    done
+    assert_eq "$($ssh "docker run --rm multi:1 /bin/busybox cat /one")" "one" "seeded image after restart"
+    docker logs "$(jq -r .container <<<"$out")" 2>&1 | grep -q "dockerd exited: restarted" ||
+        fail "init did not report the restart"
     $ssh 'docker rmi derived:1 committed:1 >/dev/null && docker system prune -a -f >/dev/null'
     assert_eq "$($ssh docker images -q | wc -l)" 0 "prune removed every image"
 
