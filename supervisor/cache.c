@@ -17,6 +17,7 @@
 #include "slipway/caps.h"
 #include "slipway/cleanup.h"
 #include "slipway/fsutil.h"
+#include "slipway/tree_digest.h"
 
 #define IMPORT_DIR_IN_SEEDER "/run/slipway-import"
 #define SEEDER_READY_TIMEOUT 120
@@ -308,6 +309,16 @@ static int write_manifest(struct build *b, json_t *images, struct sw_error *err)
         if (nftw(overlay, add_bytes, 32, FTW_PHYS) < 0)
                 return sw_error_errno(err, errno, "cache build: measure %s", overlay);
 
+        /* The digest proves later that nothing changed the generation (cache verify). */
+        char digest[TREE_DIGEST_MAX];
+        _cleanup_free_ char *data_root = NULL;
+        if (asprintf(&data_root, "%s/data-root", b->dir) < 0)
+                return sw_error_set(err, ENOMEM, "cache build");
+        progress(b, "computing the generation's digest");
+        int r = tree_digest(data_root, digest, err);
+        if (r < 0)
+                return r;
+
         char created[32];
         time_t now = time(NULL);
         struct tm tm;
@@ -320,14 +331,15 @@ static int write_manifest(struct build *b, json_t *images, struct sw_error *err)
         for (size_t i = 0; o->tar_files && o->tar_files[i]; i++)
                 json_array_append_new(sources_tars, json_string(o->tar_files[i]));
         _cleanup_json_ json_t *manifest = json_pack(
-                "{s:s, s:s, s:s, s:s, s:O, s:i, s:I, s:{s:o, s:o}}", "id", b->id, "created", created,
+                "{s:s, s:s, s:s, s:s, s:s, s:O, s:i, s:I, s:{s:o, s:o}}", "id", b->id, "created", created,
+                "digest", digest,
                 "storage_driver", "overlay2", "agent_image", o->agent_image ? o->agent_image : AGENT_DEFAULT_IMAGE,
                 "images", images, "layers", layers, "bytes", (json_int_t) tree_bytes, "sources",
                 "images", sources_images, "tar_files", sources_tars);
         _cleanup_free_ char *text = manifest ? json_dumps(manifest, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
         if (!text)
                 return sw_error_set(err, ENOMEM, "cache build: manifest");
-        int r = fs_write_atomic(manifest_path, text, strlen(text), 0644);
+        r = fs_write_atomic(manifest_path, text, strlen(text), 0644);
         if (r < 0)
                 return sw_error_errno(err, -r, "write %s", manifest_path);
         progress(b, "%d layers, %.1f MB", layers, (double) tree_bytes / 1e6);
@@ -472,5 +484,119 @@ int cache_list(const char *state_dir, json_t **out, struct sw_error *err)
                 json_array_append_new(list, manifest);
         }
         *out = TAKE_PTR(list);
+        return 0;
+}
+
+int cache_verify(const char *state_dir, const char *generation, char **generation_out,
+                 char **digest_out, struct sw_error *err)
+{
+        _cleanup_free_ char *id = NULL, *data_root = NULL, *manifest_path = NULL;
+        int r = generation ? cache_generation_root(state_dir, generation, &data_root, err)
+                           : cache_current(state_dir, &id, &data_root, err);
+        if (r < 0)
+                return r;
+        if (!id && !(id = strdup(generation)))
+                return sw_error_set(err, ENOMEM, "cache verify");
+        if (asprintf(&manifest_path, "%s/cache/generations/%s/manifest.json", state_dir, id) < 0)
+                return sw_error_set(err, ENOMEM, "cache verify");
+        json_error_t jerr;
+        _cleanup_json_ json_t *manifest = json_load_file(manifest_path, 0, &jerr);
+        const char *recorded = json_string_value(json_object_get(manifest, "digest"));
+        if (!recorded)
+                return sw_error_set(err, EINVAL, "cache verify: %s: no digest (%s)", manifest_path,
+                                    manifest ? "field missing" : jerr.text);
+        char digest[TREE_DIGEST_MAX];
+        r = tree_digest(data_root, digest, err);
+        if (r < 0)
+                return r;
+        if (generation_out)
+                *generation_out = strdup(id);
+        if (digest_out)
+                *digest_out = strdup(digest);
+        if (strcmp(recorded, digest) != 0)
+                return sw_error_set(err, EUCLEAN, "cache generation %s CHANGED: manifest says %s, the tree is now %s",
+                                    id, recorded, digest);
+        return 0;
+}
+
+static bool string_listed(json_t *list, const char *value)
+{
+        json_t *item;
+        size_t i;
+        json_array_foreach(list, i, item)
+                if (json_is_string(item) && strcmp(json_string_value(item), value) == 0)
+                        return true;
+        return false;
+}
+
+/* Generations pinned by agents, and builds still running, from container labels. */
+static int cache_in_use(struct docker_client *docker, const char *state_dir, json_t *pinned,
+                        json_t *building, struct sw_error *err)
+{
+        _cleanup_free_ char *filter = NULL;
+        if (asprintf(&filter, "%s=%s", AGENT_LABEL_STATE_DIR, state_dir) < 0)
+                return sw_error_set(err, ENOMEM, "cache gc");
+        _cleanup_json_ json_t *containers = NULL;
+        int r = docker_container_list(docker, filter, true, &containers, err);
+        if (r < 0)
+                return r;
+        json_t *container;
+        size_t i;
+        json_array_foreach(containers, i, container) {
+                json_t *labels = json_object_get(container, "Labels");
+                json_t *gen = json_object_get(labels, AGENT_LABEL_GENERATION);
+                json_t *build = json_object_get(labels, AGENT_LABEL_CACHE_BUILD);
+                if (json_is_string(gen))
+                        json_array_append(pinned, gen);
+                if (json_is_string(build))
+                        json_array_append(building, build);
+        }
+        return 0;
+}
+
+static int gc_dir(const char *dir, json_t *keep, const char *keep_also, const char *kind,
+                  json_t *removed, struct sw_error *err)
+{
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : sw_error_errno(err, errno, "read %s", dir);
+        struct dirent *entry;
+        while ((entry = readdir(d))) {
+                const char *id = entry->d_name;
+                if (!generation_id_valid(id) || string_listed(keep, id) ||
+                    (keep_also && strcmp(keep_also, id) == 0))
+                        continue;
+                _cleanup_free_ char *path = NULL;
+                if (asprintf(&path, "%s/%s", dir, id) < 0)
+                        return sw_error_set(err, ENOMEM, "cache gc");
+                int r = fs_remove_tree(path);
+                if (r < 0)
+                        return sw_error_errno(err, -r, "cache gc: remove %s", path);
+                json_array_append_new(removed, json_pack("{s:s, s:s}", "id", id, "kind", kind));
+        }
+        return 0;
+}
+
+int cache_gc(struct docker_client *docker, const char *state_dir, json_t **removed_out,
+             struct sw_error *err)
+{
+        _cleanup_json_ json_t *pinned = json_array(), *building = json_array(), *removed = json_array();
+        int r = cache_in_use(docker, state_dir, pinned, building, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *current = NULL, *current_root = NULL, *generations = NULL, *builds = NULL;
+        r = cache_current(state_dir, &current, &current_root, err);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        sw_error_clear(err);
+        if (asprintf(&generations, "%s/cache/generations", state_dir) < 0 ||
+            asprintf(&builds, "%s/cache/building", state_dir) < 0)
+                return sw_error_set(err, ENOMEM, "cache gc");
+        r = gc_dir(generations, pinned, current, "generation", removed, err);
+        if (r >= 0)
+                r = gc_dir(builds, building, NULL, "unfinished build", removed, err);
+        if (r < 0)
+                return r;
+        *removed_out = TAKE_PTR(removed);
         return 0;
 }

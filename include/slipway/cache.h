@@ -39,6 +39,17 @@ int cache_current(const char *state_dir, char **generation, char **data_root, st
 int cache_generation_root(const char *state_dir, const char *generation, char **data_root,
                           struct sw_error *err);
 
+/* Recompute a generation's digest (NULL: the current one) and compare it with its manifest.
+ * 0 when unchanged; -EUCLEAN with both digests in err when it changed. *digest_out (may be
+ * NULL) receives the recomputed digest. */
+int cache_verify(const char *state_dir, const char *generation, char **generation_out,
+                 char **digest_out, struct sw_error *err);
+
+/* Remove generations that are neither current nor pinned by an agent container of state_dir,
+ * and leftovers of builds whose seeder is gone. *removed: a JSON array of what went. */
+int cache_gc(struct docker_client *docker, const char *state_dir, json_t **removed,
+             struct sw_error *err);
+
 /* Every generation's manifest, with "current": true on the current one. */
 int cache_list(const char *state_dir, json_t **out, struct sw_error *err);
 

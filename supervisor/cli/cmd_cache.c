@@ -14,12 +14,18 @@ static void cache_usage(FILE *out)
 {
         fprintf(out,
                 "Usage: slipway cache build [--image REF]... [--tar FILE]... [--agent-image IMG]\n"
-                "       slipway cache ls [--json]\n\n"
+                "       slipway cache ls [--json]\n"
+                "       slipway cache verify [GENERATION]\n"
+                "       slipway cache gc\n\n"
                 "build  Build a new cache generation holding the given images (from the Docker\n"
                 "       daemon slipway talks to, or `docker save` archives), with the agents' own\n"
                 "       dockerd, and make it current. Existing generations are never touched;\n"
                 "       running agents keep theirs.\n"
-                "ls     List generations: images, layers, size; the current one is marked.\n");
+                "ls     List generations: images, layers, size; the current one is marked.\n"
+                "verify Recompute a generation's content digest (default: the current one) and\n"
+                "       compare it with its manifest; exit 1 if anything changed.\n"
+                "gc     Remove generations that are neither current nor used by an agent, and\n"
+                "       leftovers of interrupted builds.\n");
 }
 
 static void print_progress(void *user, const char *message)
@@ -116,6 +122,43 @@ static int cache_ls_verb(const struct cli_context *ctx, int argc, char **argv)
         return 0;
 }
 
+static int cache_verify_verb(const struct cli_context *ctx, int argc, char **argv)
+{
+        if (argc > 2)
+                return cli_usage_error("cache verify", "unexpected argument \"%s\"", argv[2]);
+        struct sw_error err = { 0 };
+        _cleanup_free_ char *generation = NULL, *digest = NULL;
+        if (cache_verify(ctx->state_dir, argc > 1 ? argv[1] : NULL, &generation, &digest, &err) < 0)
+                return cli_fail(&err);
+        printf("%s unchanged (%s)\n", generation, digest);
+        return 0;
+}
+
+static int cache_gc_verb(const struct cli_context *ctx, int argc, char **argv)
+{
+        if (argc > 1)
+                return cli_usage_error("cache gc", "unexpected argument \"%s\"", argv[1]);
+        int r = cli_require_root("cache gc");
+        if (r)
+                return r;
+        struct docker_client *docker = NULL;
+        r = cli_open_docker(ctx, &docker);
+        if (r)
+                return r;
+        struct sw_error err = { 0 };
+        _cleanup_json_ json_t *removed = NULL;
+        r = cache_gc(docker, ctx->state_dir, &removed, &err);
+        docker_close(docker);
+        if (r < 0)
+                return cli_fail(&err);
+        json_t *item;
+        size_t i;
+        json_array_foreach(removed, i, item)
+                printf("removed %s %s\n", json_string_value(json_object_get(item, "kind")),
+                       json_string_value(json_object_get(item, "id")));
+        return 0;
+}
+
 int cmd_cache(const struct cli_context *ctx, int argc, char **argv)
 {
         if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -126,5 +169,9 @@ int cmd_cache(const struct cli_context *ctx, int argc, char **argv)
                 return cache_build_verb(ctx, argc - 1, argv + 1);
         if (strcmp(argv[1], "ls") == 0)
                 return cache_ls_verb(ctx, argc - 1, argv + 1);
+        if (strcmp(argv[1], "verify") == 0)
+                return cache_verify_verb(ctx, argc - 1, argv + 1);
+        if (strcmp(argv[1], "gc") == 0)
+                return cache_gc_verb(ctx, argc - 1, argv + 1);
         return cli_usage_error("cache", "unknown subcommand \"%s\"", argv[1]);
 }

@@ -69,6 +69,7 @@ gone"
     assert_no_leaks "$state"
     after=$(generation_digest "$root")
     assert_eq "$after" "$before" "generation unchanged after builds, prune and removal"
+    assert_contains "$("$SLIPWAY" --state-dir "$state" cache verify)" "$gen unchanged"
 
     # A cold agent on request.
     out=$("$SLIPWAY" --state-dir "$state" run --no-cache --json 2>/dev/null)
@@ -76,6 +77,29 @@ gone"
     assert_eq "$($(jq -r .ssh_command <<<"$out") docker images -q | wc -l)" 0 "cold agent starts empty"
     "$SLIPWAY" --state-dir "$state" rm --all 2>/dev/null
     assert_no_leaks "$state"
+}
+
+test_cache_verify_and_gc() {
+    local state=$IT_DIR/state-cache-gc first second out id rc=0 msg
+    rm -rf "$state"
+    it_cache_images
+    first=$("$SLIPWAY" --state-dir "$state" cache build --image tiny:1 2>/dev/null)
+    out=$("$SLIPWAY" --state-dir "$state" run --json 2>/dev/null)   # pins the first
+    id=$(jq -r .id <<<"$out")
+    second=$("$SLIPWAY" --state-dir "$state" cache build --image multi:1 2>/dev/null)
+    [ "$first" != "$second" ] || fail "generation ids must differ"
+    # The running agent keeps its generation: gc removes neither.
+    "$SLIPWAY" --state-dir "$state" cache gc >/dev/null
+    assert_eq "$("$SLIPWAY" --state-dir "$state" cache ls --json | jq length)" 2 "pinned generation kept"
+    "$SLIPWAY" --state-dir "$state" rm "$id" >/dev/null
+    assert_eq "$("$SLIPWAY" --state-dir "$state" cache gc)" "removed generation $first"
+    assert_eq "$("$SLIPWAY" --state-dir "$state" cache ls --json | jq -r '.[].id')" "$second" "only current left"
+
+    # Tampering with a generation is detected.
+    echo tampered >"$state/cache/generations/$second/data-root/image/overlay2/repositories.json"
+    msg=$("$SLIPWAY" --state-dir "$state" cache verify 2>&1) || rc=$?
+    [ "$rc" -ne 0 ] || fail "verify missed a changed generation"
+    assert_contains "$msg" "$second CHANGED"
 }
 
 test_cache_bad_input() {
@@ -100,4 +124,5 @@ test_cache_bad_input() {
 }
 
 it_case "cache: build a generation, seeded agent, read-only, unchanged" test_cache_seeded_agent
+it_case "cache: verify detects changes, gc keeps pinned and current" test_cache_verify_and_gc
 it_case "cache: bad input leaves nothing behind" test_cache_bad_input
