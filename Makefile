@@ -77,6 +77,7 @@ asan:
 # Benchmarks print figures side by side; they assert nothing (these machines are noisy).
 bench: all
 	scripts/bench-run 10
+	scripts/bench-seed
 
 deps:
 	scripts/install-deps
