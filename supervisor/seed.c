@@ -3,8 +3,9 @@
  * Works on directory fds (openat/fstatat/mkdirat) so no path is rebuilt per file. What is not
  * copied, and why:
  *  - engine-id: every agent daemon must have its own identity;
- *  - containers/, network/, volumes/, tmp/, runtimes/, swarm/: per-daemon runtime state (a
- *    generation holds images only; volumes/backingFsBlockDev is a device node);
+ *  - containers/, network/, volumes/, tmp/, runtimes/, swarm/, containerd/: per-daemon
+ *    runtime state (a generation holds images only; volumes/backingFsBlockDev is a device
+ *    node);
  *  - overlay2/<id>/diff with layer-link: linked, never copied (the bytes). */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +24,7 @@
 #include "slipway/seed.h"
 
 static const char *const skipped_top_level[] = {
-        "engine-id", "containers", "network", "volumes", "tmp", "runtimes", "swarm",
+        "engine-id", "containers", "network", "volumes", "tmp", "runtimes", "swarm", "containerd",
 };
 
 struct seeder {

@@ -34,6 +34,8 @@ int init_ssh_authorized_keys(struct sw_error *err);
 
 /* dockerd (init_dockerd.c). */
 int init_data_root_check(struct sw_error *err);
+/* containerd for dockerd, listening before dockerd starts (see init_dockerd.c). */
+pid_t init_containerd_start(const sigset_t *blocked, int timeout_s, struct sw_error *err);
 pid_t init_dockerd_start(const sigset_t *blocked, struct sw_error *err);
 /* Poll until dockerd answers /_ping, it dies, or timeout_s passes. */
 int init_dockerd_wait(pid_t dockerd, int timeout_s, struct sw_error *err);

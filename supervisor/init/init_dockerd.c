@@ -2,6 +2,9 @@
  * daemons default to the containerd image store on an empty root, which seeded layers are
  * not), then probed with GET /_ping over its socket until it answers. */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,14 +34,73 @@ int init_data_root_check(struct sw_error *err)
         return 0;
 }
 
+#define CONTAINERD_DIR "/run/docker/containerd"
+#define CONTAINERD_SOCKET CONTAINERD_DIR "/containerd.sock"
+#define CONTAINERD_CONFIG INIT_RUN_DIR "/containerd.toml"
+
+/* The configuration dockerd gives the containerd it manages itself. */
+static const char containerd_config[] =
+        "version = 2\n"
+        "root = \"" INIT_DATA_ROOT "/containerd/daemon\"\n"
+        "state = \"" CONTAINERD_DIR "/daemon\"\n"
+        "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"
+        "[grpc]\n"
+        "  address = \"" CONTAINERD_SOCKET "\"\n"
+        "[debug]\n"
+        "  address = \"" CONTAINERD_DIR "/containerd-debug.sock\"\n";
+
+static bool socket_accepts(const char *path)
+{
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+        return fd >= 0 && connect(fd, (struct sockaddr *) &addr, sizeof(addr)) == 0;
+}
+
+static double now(void);
+static bool exited(pid_t pid, int *status);
+
+pid_t init_containerd_start(const sigset_t *blocked, int timeout_s, struct sw_error *err)
+{
+        if (mkdir("/run/docker", 0711) < 0 && errno != EEXIST)
+                return sw_error_errno(err, errno, "mkdir /run/docker");
+        if (mkdir(CONTAINERD_DIR, 0711) < 0 && errno != EEXIST)
+                return sw_error_errno(err, errno, "mkdir %s", CONTAINERD_DIR);
+        _cleanup_close_ int fd = open(CONTAINERD_CONFIG, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || write(fd, containerd_config, sizeof(containerd_config) - 1) != sizeof(containerd_config) - 1)
+                return sw_error_errno(err, errno, "write %s", CONTAINERD_CONFIG);
+        unlink(CONTAINERD_SOCKET);
+        static const char *const argv[] = { "/usr/bin/containerd", "--config", CONTAINERD_CONFIG, NULL };
+        pid_t pid = init_spawn(argv, blocked, err);
+        if (pid < 0)
+                return pid;
+        /* dockerd dials containerd with a 1 s back-off: when containerd is not listening yet it
+         * loses a whole second. Started here and awaited, it never has to retry. */
+        double deadline = now() + timeout_s;
+        int status;
+        while (!socket_accepts(CONTAINERD_SOCKET)) {
+                if (exited(pid, &status))
+                        return sw_error_set(err, EIO, "containerd exited during start-up with status %d",
+                                            init_exit_status(status));
+                if (now() > deadline) {
+                        kill(pid, SIGKILL);
+                        return sw_error_set(err, ETIMEDOUT, "containerd did not listen on %s within %d s",
+                                            CONTAINERD_SOCKET, timeout_s);
+                }
+                struct timespec t = { 0, 5 * 1000 * 1000 };
+                nanosleep(&t, NULL);
+        }
+        return pid;
+}
+
 pid_t init_dockerd_start(const sigset_t *blocked, struct sw_error *err)
 {
         static char extra[1024];
         const char *argv[MAX_DOCKERD_ARGS + 1] = {
                 "/usr/sbin/dockerd", "--data-root", INIT_DATA_ROOT, "--storage-driver", "overlay2",
-                "-H", "unix://" INIT_DOCKER_SOCKET, "--group", "docker",
+                "-H", "unix://" INIT_DOCKER_SOCKET, "--group", "docker", "--containerd", CONTAINERD_SOCKET,
         };
-        size_t argc = 9;
+        size_t argc = 11;
         /* Extra words for dockerd (e.g. a registry mirror), split on spaces. */
         const char *words = getenv("SLIPWAY_DOCKERD_ARGS");
         if (words) {

@@ -35,6 +35,7 @@
 struct init_state {
         sigset_t blocked;
         int signal_fd;
+        pid_t containerd;
         pid_t dockerd;
         pid_t service;
         bool default_service; /* our own sshd, whose port we can probe */
@@ -69,7 +70,8 @@ static double now(void)
 }
 
 /* Reap every exited child; note when ours end. Returns false once no child is left. */
-static bool reap(struct init_state *s, int *service_status, bool *dockerd_died)
+static bool reap(struct init_state *s, int *service_status, bool *dockerd_died,
+                 bool *containerd_died)
 {
         for (;;) {
                 int status;
@@ -86,6 +88,10 @@ static bool reap(struct init_state *s, int *service_status, bool *dockerd_died)
                         s->dockerd = 0;
                         if (dockerd_died)
                                 *dockerd_died = true;
+                } else if (pid == s->containerd) {
+                        s->containerd = 0;
+                        if (containerd_died)
+                                *containerd_died = true;
                 }
         }
 }
@@ -114,7 +120,7 @@ static __attribute__((noreturn)) void shutdown_and_exit(struct init_state *s, in
         }
         /* sshd's sessions and other orphans: asked politely once ours are gone. */
         bool asked_all = false;
-        while (now() < deadline && reap(s, NULL, NULL)) {
+        while (now() < deadline && reap(s, NULL, NULL, NULL)) {
                 if (!asked_all && s->service == 0 && s->dockerd == 0) {
                         kill(-1, SIGTERM);
                         asked_all = true;
@@ -122,7 +128,7 @@ static __attribute__((noreturn)) void shutdown_and_exit(struct init_state *s, in
                 int left_ms = (int) ((deadline - now()) * 1000);
                 wait_signal(s, left_ms > 100 ? 100 : (left_ms > 0 ? left_ms : 0));
         }
-        if (reap(s, NULL, NULL)) {
+        if (reap(s, NULL, NULL, NULL)) {
                 init_log("stop timeout (%d s) reached: killing what is left", timeout);
                 kill(-1, SIGKILL);
                 while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
@@ -212,13 +218,17 @@ static __attribute__((noreturn)) void main_loop(struct init_state *s)
                         }
                 }
                 int service_status = -1;
-                bool dockerd_died = false;
-                reap(s, &service_status, &dockerd_died);
+                bool dockerd_died = false, containerd_died = false;
+                reap(s, &service_status, &dockerd_died, &containerd_died);
                 if (stop_code >= 0)
                         shutdown_and_exit(s, stop_code);
                 if (service_status >= 0) {
                         init_log("service exited with status %d", service_status);
                         shutdown_and_exit(s, service_status);
+                }
+                if (containerd_died) {
+                        init_log("containerd exited unexpectedly");
+                        shutdown_and_exit(s, 1);
                 }
                 if (dockerd_died)
                         restart_dockerd(s);
@@ -249,12 +259,17 @@ int main(int argc, char **argv)
         if (init_cgroups_prepare(&err) < 0 || init_data_root_check(&err) < 0 ||
             init_ssh_host_key(&s.blocked, &err) < 0 || init_ssh_authorized_keys(&err) < 0)
                 fail(&s, &err);
+        int timeout = env_seconds("SLIPWAY_DOCKERD_TIMEOUT", DEFAULT_DOCKERD_TIMEOUT_S);
+        s.containerd = init_containerd_start(&s.blocked, timeout, &err);
+        if (s.containerd < 0) {
+                s.containerd = 0;
+                fail(&s, &err);
+        }
         s.dockerd = init_dockerd_start(&s.blocked, &err);
         if (s.dockerd < 0) {
                 s.dockerd = 0;
                 fail(&s, &err);
         }
-        int timeout = env_seconds("SLIPWAY_DOCKERD_TIMEOUT", DEFAULT_DOCKERD_TIMEOUT_S);
         if (init_dockerd_wait(s.dockerd, timeout, &err) < 0) {
                 fail(&s, &err);
         }

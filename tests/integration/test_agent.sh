@@ -25,7 +25,7 @@ test_agent_lifecycle() {
         fail "ssh accepted a wrong host key"
     fi
 
-    $ssh docker info --format '{{.Driver}}' | grep -qx overlay2 || fail "inner dockerd not on overlay2"
+    assert_eq "$($ssh docker info --format '{{.Driver}}')" overlay2 "inner storage driver"
     it_tiny_image_tar | $ssh docker import - tiny:1 >/dev/null
     assert_eq "$($ssh docker run --rm tiny:1 /bin/busybox echo nested-ok)" "nested-ok"
     $ssh 'mkdir -p ctx && printf "FROM tiny:1\nRUN [\"/bin/busybox\", \"touch\", \"/built\"]\n" > ctx/Dockerfile && docker build -q -t built:1 ctx' >/dev/null
@@ -43,11 +43,13 @@ test_agent_lifecycle() {
     assert_eq "$(stat -c %a "$audit")" 600 "audit log mode"
     assert_eq "$(grep -c '"event":"shell-open"' "$audit")" 4 "audit openings"
     assert_eq "$(grep -c '"event":"shell-close"' "$audit")" 4 "audit closings"
-    grep '"shell-close"' "$audit" | grep -q '"exit":7' || fail "audit lacks the exit status"
+    jq -e -s 'any(.[]; .event == "shell-close" and .exit == 7)' "$audit" >/dev/null ||
+        fail "audit lacks the exit status"
     jq -e -s '[.[] | select(.event=="shell-open")] | length == 4 and
               all(.agent == "'"$id"'" and .user and .time and (.command | length > 0))' "$audit" >/dev/null
 
-    "$SLIPWAY" --state-dir "$state" ps | grep -q "^$id .*running" || fail "ps does not list $id"
+    assert_contains "$("$SLIPWAY" --state-dir "$state" ps)" "$id  slipway-$id" "ps lists the agent"
+    assert_eq "$("$SLIPWAY" --state-dir "$state" ps --json | jq -r '.[0].state')" running "state"
     assert_eq "$("$SLIPWAY" --state-dir "$state" ps --json | jq -r '.[0].labels.team')" "ci" "label"
 
     # A clean stop with a build still running inside: the init stops sshd and dockerd (which
@@ -60,7 +62,7 @@ test_agent_lifecycle() {
     local logs
     logs=$(docker logs "$container" 2>&1)
     assert_contains "$logs" "slipway-init: stopped (exit 0)"
-    if grep -q "killing what is left" <<<"$logs"; then fail "stop needed the SIGKILL sweep"; fi
+    case $logs in *"killing what is left"*) fail "stop needed the SIGKILL sweep" ;; esac
 
     "$SLIPWAY" --state-dir "$state" rm "$id" >/dev/null
     assert_no_leaks "$state"
