@@ -1,8 +1,9 @@
 /* Agent lifecycle for manual agents: see include/slipway/agent.h.
  *
  * agent_run takes these steps, undoing all of them if any fails (no half-made agents):
- *   directory and data root -> SSH keys -> container create -> keys uploaded -> start ->
- *   wait for the init's ready file -> known_hosts written. */
+ *   directory and data root -> data root seeded from a cache generation (unless cold) ->
+ *   SSH keys -> container create -> keys uploaded -> start -> wait for the init's ready
+ *   file -> known_hosts written. */
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -24,8 +25,6 @@
 
 #define READY_FILE "/run/slipway/ready"
 #define READY_POLL_NS (50 * 1000 * 1000)
-#define JENKINS_UID 1000
-#define JENKINS_GID 1000
 
 void agent_free(struct agent *agent)
 {
@@ -62,7 +61,7 @@ static char *path_join(const char *dir, const char *name)
 
 /* Remove whatever part of an agent exists. Used for rollback and for rm. */
 int agent_destroy(struct docker_client *docker, const char *container_id, const char *dir,
-                         struct sw_error *err)
+                  struct sw_error *err)
 {
         if (container_id) {
                 struct sw_error ignored;
@@ -324,13 +323,18 @@ static int agent_write_known_hosts(struct agent *agent, struct sw_error *err)
         return 0;
 }
 
+int agent_cap_drop(struct docker_client *docker, char ***out, struct sw_error *err)
+{
+        int known_max = docker_api_at_least(docker, 1, 42) ? 63 : CAPS_LAST_KNOWN_BY_OLD_DOCKER;
+        return caps_host_missing(known_max, out, err);
+}
+
 static int agent_create_container(struct docker_client *docker, struct agent *agent,
                                   const struct agent_options *options, const char *state_dir,
                                   const char *generation_root, struct sw_error *err)
 {
         _cleanup_strv_ char **cap_drop = NULL;
-        int known_max = docker_api_at_least(docker, 1, 42) ? 63 : CAPS_LAST_KNOWN_BY_OLD_DOCKER;
-        int r = caps_host_missing(known_max, &cap_drop, err);
+        int r = agent_cap_drop(docker, &cap_drop, err);
         if (r < 0)
                 return r;
         _cleanup_free_ char *data_root = path_join(agent->dir, "data-root");

@@ -14,7 +14,6 @@
 #include "slipway/agent.h"
 #include "slipway/agent_spec.h"
 #include "slipway/cache.h"
-#include "slipway/caps.h"
 #include "slipway/cleanup.h"
 #include "slipway/fsutil.h"
 #include "slipway/tree_digest.h"
@@ -140,8 +139,7 @@ static int start_seeder(struct build *b, struct sw_error *err)
 {
         const struct cache_build_options *o = b->options;
         _cleanup_strv_ char **cap_drop = NULL;
-        int known_max = docker_api_at_least(b->docker, 1, 42) ? 63 : CAPS_LAST_KNOWN_BY_OLD_DOCKER;
-        int r = caps_host_missing(known_max, &cap_drop, err);
+        int r = agent_cap_drop(b->docker, &cap_drop, err);
         if (r < 0)
                 return r;
         size_t tars = 0;

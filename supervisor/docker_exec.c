@@ -14,6 +14,7 @@
 
 #include "docker_internal.h"
 #include "slipway/cleanup.h"
+#include "slipway/fsutil.h"
 
 #define ATTACH_HEAD_MAX 16384
 
@@ -74,21 +75,6 @@ int docker_exec_create(struct docker_client *client, const char *container_id,
         return 0;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-        while (len > 0) {
-                ssize_t n = write(fd, data, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                data += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
 /* Read the response head up to and including the blank line, byte by byte. */
 static int read_head(int fd, char *head, size_t size, size_t *len_out)
 {
@@ -140,7 +126,7 @@ int docker_exec_attach(struct docker_client *client, const char *exec_id, bool t
                      "\r\n%s",
                      client->api_version, escaped, strlen(body), body) < 0)
                 return sw_error_set(err, ENOMEM, "exec attach");
-        int r = write_all(fd, request, strlen(request));
+        int r = fs_write_all(fd, request, strlen(request));
         if (r < 0)
                 return sw_error_errno(err, -r, "docker %s: exec attach: write", client->host);
 

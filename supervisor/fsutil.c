@@ -72,6 +72,22 @@ int fs_remove_tree(const char *path)
         return 0;
 }
 
+int fs_write_all(int fd, const void *data, size_t len)
+{
+        const char *p = data;
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}
+
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
         char tmp[PATH_MAX], dir[PATH_MAX];
@@ -82,19 +98,10 @@ int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
         _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
         if (fd < 0)
                 return -errno;
-        const char *p = data;
-        size_t left = len;
-        while (left > 0) {
-                ssize_t n = write(fd, p, left);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        int saved = -errno;
-                        unlink(tmp);
-                        return saved;
-                }
-                p += n;
-                left -= (size_t) n;
+        int r = fs_write_all(fd, data, len);
+        if (r < 0) {
+                unlink(tmp);
+                return r;
         }
         if (fchmod(fd, mode) < 0 || fsync(fd) < 0) {
                 int saved = -errno;

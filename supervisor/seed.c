@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "slipway/cleanup.h"
+#include "slipway/fsutil.h"
 #include "slipway/seed.h"
 
 static const char *const skipped_top_level[] = {
@@ -85,10 +86,26 @@ static int copy_file_data(struct seeder *s, int src, int dst, off_t size)
         off_t done = 0;
         while (done < size) {
                 ssize_t n = copy_file_range(src, NULL, dst, NULL, (size_t) (size - done), 0);
+                if (n < 0 && (errno == EXDEV || errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL))
+                        break; /* across file systems (or unsupported): plain reads and writes */
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        return 0;
+                done += n;
+        }
+        char buf[65536];
+        while (done < size) {
+                ssize_t n = pread(src, buf, sizeof(buf), done);
+                if (n < 0 && errno == EINTR)
+                        continue;
                 if (n < 0)
                         return -errno;
                 if (n == 0)
                         break;
+                int r = fs_write_all(dst, buf, (size_t) n);
+                if (r < 0)
+                        return r;
                 done += n;
         }
         return 0;

@@ -15,27 +15,13 @@
 #include <unistd.h>
 
 #include "slipway/cleanup.h"
+#include "slipway/fsutil.h"
 #include "slipway/shell.h"
-
-static int write_all(int fd, const char *data, size_t len)
-{
-        while (len > 0) {
-                ssize_t n = write(fd, data, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                data += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
 
 static int sink_to_fd(void *user, int stream, const char *data, size_t len)
 {
         (void) user;
-        return write_all(stream == 2 ? STDERR_FILENO : STDOUT_FILENO, data, len);
+        return fs_write_all(stream == 2 ? STDERR_FILENO : STDOUT_FILENO, data, len);
 }
 
 static void shell_resize(struct docker_client *docker, const char *exec_id)
@@ -95,7 +81,7 @@ static int shell_pump(int sock, bool tty, int signal_fd, struct docker_client *d
                                 /* Our EOF becomes the command's EOF; its output keeps coming. */
                                 stdin_open = false;
                                 shutdown(sock, SHUT_WR);
-                        } else if (n > 0 && write_all(sock, buf, (size_t) n) < 0) {
+                        } else if (n > 0 && fs_write_all(sock, buf, (size_t) n) < 0) {
                                 stdin_open = false;
                         }
                 }
@@ -107,7 +93,7 @@ static int shell_pump(int sock, bool tty, int signal_fd, struct docker_client *d
                                 return sw_error_errno(err, errno, "shell: read from agent");
                         if (n <= 0)
                                 return 0;
-                        int r = tty ? write_all(STDOUT_FILENO, buf, (size_t) n)
+                        int r = tty ? fs_write_all(STDOUT_FILENO, buf, (size_t) n)
                                     : docker_stream_demux_feed(&demux, buf, (size_t) n, sink_to_fd, NULL);
                         if (r < 0)
                                 return sw_error_errno(err, -r, "shell: output stream");

@@ -78,6 +78,10 @@ int agent_find(struct docker_client *docker, const char *state_dir, const char *
 int agent_remove(struct docker_client *docker, const char *state_dir, const char *ref,
                  struct sw_error *err);
 
+/* Capabilities an agent (or cache seeder) drops on this host and daemon: what the host
+ * bounding set lacks, spelled as the daemon accepts. */
+int agent_cap_drop(struct docker_client *docker, char ***out, struct sw_error *err);
+
 /* Poll until the container's init wrote its ready file; fail early with the init's last log
  * line when the container stops. what names it in messages ("agent 1a2b..."). */
 int agent_wait_ready(struct docker_client *docker, const char *what, const char *container_id,

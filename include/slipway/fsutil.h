@@ -13,6 +13,9 @@ int fs_mkdir_p(const char *path, mode_t mode);
  * a mount found inside is an error (-EBUSY), never a descent. Missing path is success. */
 int fs_remove_tree(const char *path);
 
+/* Write all of data to fd, retrying short writes and EINTR. */
+int fs_write_all(int fd, const void *data, size_t len);
+
 /* Write a file atomically: temp file in the same directory, fsync, rename, fsync dir. */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 

@@ -19,6 +19,9 @@ int cli_usage_error(const char *verb, const char *fmt, ...) __attribute__((forma
 /* Refuse to go on when not root: agents need host directories and the Docker socket. */
 int cli_require_root(const char *verb);
 int cli_open_docker(const struct cli_context *ctx, struct docker_client **docker);
+/* Both: what every verb that changes agents or the cache starts with. */
+int cli_open_docker_as_root(const struct cli_context *ctx, const char *verb,
+                            struct docker_client **docker);
 
 int cmd_run(const struct cli_context *ctx, int argc, char **argv);
 int cmd_ps(const struct cli_context *ctx, int argc, char **argv);

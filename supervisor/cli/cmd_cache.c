@@ -76,11 +76,8 @@ static int cache_build_verb(const struct cli_context *ctx, int argc, char **argv
                 return cli_usage_error("cache build", "unexpected argument \"%s\"", argv[optind]);
         opts.images = images;
         opts.tar_files = (const char *const *) tars;
-        int r = cli_require_root("cache build");
-        if (r)
-                return r;
         struct docker_client *docker = NULL;
-        r = cli_open_docker(ctx, &docker);
+        int r = cli_open_docker_as_root(ctx, "cache build", &docker);
         if (r)
                 return r;
         struct sw_error err = { 0 };
@@ -138,11 +135,8 @@ static int cache_gc_verb(const struct cli_context *ctx, int argc, char **argv)
 {
         if (argc > 1)
                 return cli_usage_error("cache gc", "unexpected argument \"%s\"", argv[1]);
-        int r = cli_require_root("cache gc");
-        if (r)
-                return r;
         struct docker_client *docker = NULL;
-        r = cli_open_docker(ctx, &docker);
+        int r = cli_open_docker_as_root(ctx, "cache gc", &docker);
         if (r)
                 return r;
         struct sw_error err = { 0 };

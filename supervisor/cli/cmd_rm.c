@@ -39,11 +39,8 @@ int cmd_rm(const struct cli_context *ctx, int argc, char **argv)
         if (all == (optind < argc))
                 return cli_usage_error("rm", "give agent ids or --all (not both)");
 
-        int r = cli_require_root("rm");
-        if (r)
-                return r;
         struct docker_client *docker = NULL;
-        r = cli_open_docker(ctx, &docker);
+        int r = cli_open_docker_as_root(ctx, "rm", &docker);
         if (r)
                 return r;
 

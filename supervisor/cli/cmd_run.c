@@ -137,11 +137,8 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
                 return cli_usage_error("run", "unexpected argument \"%s\"", argv[optind]);
         opts.labels = labels;
 
-        int r = cli_require_root("run");
-        if (r)
-                return r;
         struct docker_client *docker = NULL;
-        r = cli_open_docker(ctx, &docker);
+        int r = cli_open_docker_as_root(ctx, "run", &docker);
         if (r)
                 return r;
 

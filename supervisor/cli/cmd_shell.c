@@ -73,11 +73,8 @@ int cmd_shell(const struct cli_context *ctx, int argc, char **argv)
                 command = (const char *const *) argv + optind;
         }
 
-        int r = cli_require_root("shell");
-        if (r)
-                return r;
         struct docker_client *docker = NULL;
-        r = cli_open_docker(ctx, &docker);
+        int r = cli_open_docker_as_root(ctx, "shell", &docker);
         if (r)
                 return r;
 

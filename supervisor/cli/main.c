@@ -80,6 +80,13 @@ int cli_open_docker(const struct cli_context *ctx, struct docker_client **docker
         return 0;
 }
 
+int cli_open_docker_as_root(const struct cli_context *ctx, const char *verb,
+                            struct docker_client **docker)
+{
+        int r = cli_require_root(verb);
+        return r ? r : cli_open_docker(ctx, docker);
+}
+
 int main(int argc, char **argv)
 {
         struct cli_context ctx = {

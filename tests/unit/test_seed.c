@@ -156,6 +156,23 @@ static void test_copy_recreates_whiteouts_and_xattrs(void **state)
         assert_int_equal(access(path, F_OK), -1);
 }
 
+/* copy_file_range refuses to cross file systems (EXDEV): the copy must still work. */
+static void test_copy_across_file_systems(void **state)
+{
+        (void) state;
+        char gen[512], target[] = "/dev/shm/slipway-seed-target-XXXXXX", path[600];
+        at(gen, sizeof(gen), "gen");
+        assert_non_null(mkdtemp(target));
+        struct sw_error err = { 0 };
+        struct seed_stats stats;
+        assert_int_equal(seed_data_root(gen, target, NULL, SEED_COPY, &stats, &err), 0);
+        snprintf(path, sizeof(path), "%s/overlay2/aaa/diff/etc/hello", target);
+        _cleanup_free_ char *text = NULL;
+        assert_int_equal(fs_read_bounded(path, 100, &text, NULL), 0);
+        assert_string_equal(text, "hello from layer a");
+        assert_int_equal(fs_remove_tree(target), 0);
+}
+
 static void test_not_a_generation(void **state)
 {
         (void) state;
@@ -186,6 +203,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_layer_link),
                 cmocka_unit_test(test_copy_recreates_whiteouts_and_xattrs),
+                cmocka_unit_test(test_copy_across_file_systems),
                 cmocka_unit_test(test_not_a_generation),
                 cmocka_unit_test(test_strategy_names),
         };
