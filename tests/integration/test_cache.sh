@@ -124,6 +124,42 @@ test_cache_bad_input() {
         "$SLIPWAY" --state-dir "$state" run --cache nope
 }
 
+test_cache_full_disk_and_overlay() {
+    local small=$IT_DIR/small state img=$IT_DIR/small.img
+    it_cache_images
+    # A 48 MB file system for the state dir, and a 64 MB image that cannot fit in it.
+    umount "$small" 2>/dev/null || true
+    rm -rf "$small" "$img"
+    mkdir -p "$small"
+    truncate -s 48M "$img"
+    mkfs.ext4 -q -F "$img"
+    mount -o loop "$img" "$small"
+    state=$small/state
+    printf 'FROM tiny:1\nRUN ["/bin/busybox","sh","-c","/bin/busybox head -c 67108864 /dev/urandom > /big"]\n' |
+        DOCKER_BUILDKIT=0 docker build -q -t big:1 - >/dev/null
+    local rc=0 msg
+    msg=$("$SLIPWAY" --state-dir "$state" cache build --image big:1 2>&1) || rc=$?
+    [ "$rc" -ne 0 ] || fail "cache build succeeded on a full disk"
+    assert_contains "$msg" "No space left on device"
+    it_log "$(grep -v '^slipway cache: ' <<<"$msg")"
+    assert_eq "$(ls "$state/cache/building")" "" "no half-built generation on a full disk"
+    assert_eq "$(docker ps -aq --filter label=io.slipway.cache-build)" "" "no seeder left"
+    [ ! -e "$state/cache/current" ] || fail "current points somewhere after a failed build"
+    umount "$small"
+    rm -f "$img"
+
+    # A state dir on overlayfs: agents' overlay2 cannot work there; refused, nothing left.
+    local ov=$IT_DIR/ov
+    umount "$ov/merged" 2>/dev/null || true
+    rm -rf "$ov"
+    mkdir -p "$ov/lower" "$ov/upper" "$ov/work" "$ov/merged"
+    mount -t overlay overlay -o "lowerdir=$ov/lower,upperdir=$ov/upper,workdir=$ov/work" "$ov/merged"
+    expect_error "$ov/merged/state" "is on overlayfs" "$SLIPWAY" --state-dir "$ov/merged/state" run --no-cache
+    umount "$ov/merged"
+    rm -rf "$ov"
+}
+
 it_case "cache: build a generation, seeded agent, read-only, unchanged" test_cache_seeded_agent
 it_case "cache: verify detects changes, gc keeps pinned and current" test_cache_verify_and_gc
 it_case "cache: bad input leaves nothing behind" test_cache_bad_input
+it_case "cache: a full disk and an overlayfs state dir fail cleanly" test_cache_full_disk_and_overlay
