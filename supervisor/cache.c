@@ -14,6 +14,7 @@
 #include "slipway/agent.h"
 #include "slipway/agent_spec.h"
 #include "slipway/cache.h"
+#include "slipway/btrfs.h"
 #include "slipway/cleanup.h"
 #include "slipway/fsutil.h"
 #include "slipway/tree_digest.h"
@@ -104,8 +105,17 @@ static int build_prepare(struct build *b, struct sw_error *err)
         if (mkdir(dir, 0700) < 0)
                 return sw_error_errno(err, errno, "create %s", dir);
         b->dir = TAKE_PTR(dir);
-        if (mkdir(data_root, 0710) < 0 || mkdir(import, 0700) < 0)
-                return sw_error_errno(err, errno, "create %s", data_root);
+        /* On btrfs the data root is a subvolume, so agents can be seeded by snapshot and the
+         * published generation frozen read-only by the file system itself. */
+        bool on_btrfs = false;
+        r = btrfs_on(b->dir, &on_btrfs);
+        if (r < 0)
+                return sw_error_errno(err, -r, "%s", b->dir);
+        r = on_btrfs ? btrfs_subvolume_create(data_root) : (mkdir(data_root, 0710) < 0 ? -errno : 0);
+        if (r < 0)
+                return sw_error_errno(err, -r, "create %s", data_root);
+        if (mkdir(import, 0700) < 0)
+                return sw_error_errno(err, errno, "create %s", import);
         bool overlay;
         r = fs_is_overlay(data_root, &overlay);
         if (r < 0)
@@ -366,6 +376,15 @@ static int publish(struct build *b, struct sw_error *err)
                 return sw_error_errno(err, errno, "publish %s", final);
         free(b->dir);
         b->dir = NULL; /* from here on a failure leaves a complete, non-current generation */
+        _cleanup_free_ char *data_root = NULL;
+        if (asprintf(&data_root, "%s/data-root", final) < 0)
+                return sw_error_set(err, ENOMEM, "cache build");
+        _cleanup_close_ int root_fd = open(data_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd >= 0 && btrfs_is_subvolume_fd(root_fd)) {
+                r = btrfs_subvolume_set_readonly(data_root);
+                if (r < 0)
+                        return sw_error_errno(err, -r, "freeze %s read-only", data_root);
+        }
         unlink(tmp_link);
         if (symlink(target, tmp_link) < 0 || rename(tmp_link, current) < 0) {
                 int saved = errno;

@@ -1,7 +1,6 @@
 /* File system helpers: see include/slipway/fsutil.h. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "slipway/btrfs.h"
 #include "slipway/cleanup.h"
 #include "slipway/fsutil.h"
 
@@ -42,13 +42,49 @@ int fs_mkdir_p(const char *path, mode_t mode)
         return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+/* Remove the contents of the directory open at dir_fd, which is on device dev. */
+static int remove_contents(int dir_fd, dev_t dev)
 {
-        (void) st;
-        (void) ftw;
-        int r = type == FTW_DP ? rmdir(path) : unlink(path);
-        if (r < 0 && errno != ENOENT)
-                return errno == EBUSY ? EBUSY : errno;
+        _cleanup_closedir_ DIR *d = fdopendir(dup(dir_fd));
+        if (!d)
+                return -errno;
+        struct dirent *entry;
+        while ((entry = readdir(d))) {
+                const char *name = entry->d_name;
+                if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                        continue;
+                struct stat st;
+                if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno == ENOENT)
+                                continue;
+                        return -errno;
+                }
+                if (!S_ISDIR(st.st_mode)) {
+                        /* Symlinks are removed, never followed: seeded layers link into the
+                         * read-only cache. */
+                        if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT)
+                                return -errno;
+                        continue;
+                }
+                _cleanup_close_ int sub = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                if (sub < 0)
+                        return -errno;
+                if (st.st_dev != dev) {
+                        /* Another device: a btrfs subvolume of ours (a seeded data root, a
+                         * generation) is deleted whole; a real mount is never descended into. */
+                        if (!btrfs_is_subvolume_fd(sub))
+                                return -EBUSY;
+                        int r = btrfs_subvolume_delete_at(dir_fd, name);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                int r = remove_contents(sub, dev);
+                if (r < 0)
+                        return r;
+                if (unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+                        return -errno;
+        }
         return 0;
 }
 
@@ -59,17 +95,23 @@ int fs_remove_tree(const char *path)
                 return errno == ENOENT ? 0 : -errno;
         if (!S_ISDIR(st.st_mode))
                 return unlink(path) < 0 ? -errno : 0;
-        /* FTW_PHYS: never follow symlinks (seeded layers link into the read-only cache).
-         * FTW_MOUNT: stay on this file system; a mount inside makes rmdir fail (EBUSY)
-         * instead of deleting what is mounted there. */
-        int r = nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-        if (r < 0)
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
                 return -errno;
-        if (r > 0)
-                return -r;
-        if (lstat(path, &st) == 0)
-                return -EBUSY; /* something inside was on another file system */
-        return 0;
+        int r = remove_contents(fd, st.st_dev);
+        if (r < 0)
+                return r;
+        if (btrfs_is_subvolume_fd(fd)) {
+                char parent[PATH_MAX];
+                snprintf(parent, sizeof(parent), "%s", path);
+                _cleanup_close_ int parent_fd = open(dirname(parent), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                char name[PATH_MAX];
+                snprintf(name, sizeof(name), "%s", path);
+                if (parent_fd < 0)
+                        return -errno;
+                return btrfs_subvolume_delete_at(parent_fd, basename(name));
+        }
+        return rmdir(path) < 0 ? -errno : 0;
 }
 
 int fs_write_all(int fd, const void *data, size_t len)

@@ -20,6 +20,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "slipway/btrfs.h"
 #include "slipway/cleanup.h"
 #include "slipway/fsutil.h"
 #include "slipway/seed.h"
@@ -44,13 +45,16 @@ const char *seed_strategy_name(enum seed_strategy strategy)
                 return "reflink";
         case SEED_COPY:
                 return "copy";
+        case SEED_BTRFS_SNAPSHOT:
+                return "btrfs-snapshot";
         }
         return "?";
 }
 
 int seed_strategy_parse(const char *name, enum seed_strategy *out)
 {
-        static const enum seed_strategy all[] = { SEED_LAYER_LINK, SEED_REFLINK, SEED_COPY };
+        static const enum seed_strategy all[] = { SEED_LAYER_LINK, SEED_REFLINK, SEED_COPY,
+                                                  SEED_BTRFS_SNAPSHOT };
         for (size_t i = 0; i < ARRAY_SIZE(all); i++) {
                 if (strcmp(name, seed_strategy_name(all[i])) == 0) {
                         *out = all[i];
@@ -299,6 +303,36 @@ static int copy_tree(struct seeder *s, int src_dir, int dst_dir, bool top_level,
         return 0;
 }
 
+/* A snapshot shares every extent with the generation; only the per-daemon state the other
+ * strategies skip is removed from it. */
+static int seed_snapshot(const char *generation, const char *target, struct seed_stats *stats,
+                         struct sw_error *err)
+{
+        if (rmdir(target) < 0)
+                return sw_error_errno(err, errno, "seed: %s must be an empty directory", target);
+        int r = btrfs_snapshot(generation, target);
+        if (r == -ENOTSUP)
+                return sw_error_set(err, ENOTSUP, "seed: generation %s is not a btrfs subvolume "
+                                    "(build it with the state directory on btrfs)", generation);
+        if (r < 0)
+                return sw_error_errno(err, -r, "seed: snapshot %s as %s", generation, target);
+        for (size_t i = 0; i < ARRAY_SIZE(skipped_top_level); i++) {
+                char path[4096];
+                snprintf(path, sizeof(path), "%s/%s", target, skipped_top_level[i]);
+                r = fs_remove_tree(path);
+                if (r < 0)
+                        return sw_error_errno(err, -r, "seed: remove %s", path);
+        }
+        char overlay[4096];
+        snprintf(overlay, sizeof(overlay), "%s/overlay2", target);
+        _cleanup_closedir_ DIR *d = opendir(overlay);
+        struct dirent *entry;
+        while (d && (entry = readdir(d)))
+                if (entry->d_name[0] != '.' && strcmp(entry->d_name, "l") != 0)
+                        stats->layers++;
+        return 0;
+}
+
 int seed_data_root(const char *generation, const char *target, const char *seed_mount,
                    enum seed_strategy strategy, struct seed_stats *stats, struct sw_error *err)
 {
@@ -317,6 +351,8 @@ int seed_data_root(const char *generation, const char *target, const char *seed_
         if (fstatat(src, "overlay2", &st, 0) < 0 || !S_ISDIR(st.st_mode))
                 return sw_error_set(err, EINVAL, "seed: %s is not an overlay2 data root (no overlay2/)",
                                     generation);
+        if (strategy == SEED_BTRFS_SNAPSHOT)
+                return seed_snapshot(generation, target, s.stats, err);
         _cleanup_close_ int dst = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dst < 0)
                 return sw_error_errno(err, errno, "seed: target %s", target);

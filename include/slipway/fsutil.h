@@ -10,7 +10,8 @@
 int fs_mkdir_p(const char *path, mode_t mode);
 
 /* Remove a tree without following symlinks and without crossing into other file systems:
- * a mount found inside is an error (-EBUSY), never a descent. Missing path is success. */
+ * a mount found inside is an error (-EBUSY), never a descent; a btrfs subvolume inside (or
+ * at path) is deleted whole. Missing path is success. */
 int fs_remove_tree(const char *path);
 
 /* Write all of data to fd, retrying short writes and EINTR. */

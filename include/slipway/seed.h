@@ -16,6 +16,7 @@ enum seed_strategy {
         SEED_LAYER_LINK, /* metadata copied, diff dirs linked to the read-only mount */
         SEED_REFLINK,    /* everything cloned with FICLONE (fails where unsupported) */
         SEED_COPY,       /* everything copied: always works, slow */
+        SEED_BTRFS_SNAPSHOT, /* a writable snapshot of a generation that is a btrfs subvolume */
 };
 
 struct seed_stats {
@@ -29,7 +30,7 @@ struct seed_stats {
 const char *seed_strategy_name(enum seed_strategy strategy);
 int seed_strategy_parse(const char *name, enum seed_strategy *out);
 
-/* Build target (an empty, existing directory) from generation. seed_mount: where the agent
+/* Build target (an empty, existing directory; btrfs-snapshot replaces it) from generation. seed_mount: where the agent
  * sees the generation (layer-link only; NULL for SEED_MOUNT). */
 int seed_data_root(const char *generation, const char *target, const char *seed_mount,
                    enum seed_strategy strategy, struct seed_stats *stats, struct sw_error *err);

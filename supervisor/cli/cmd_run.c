@@ -26,7 +26,7 @@ static void run_usage(FILE *out)
                 "  -c, --cache GENERATION   seed the data root from this cache generation\n"
                 "                           (default: the current one, if any)\n"
                 "      --no-cache           start cold, with an empty data root\n"
-                "      --seed-strategy S    layer-link (default), reflink or copy\n"
+                "      --seed-strategy S    layer-link (default), btrfs-snapshot, reflink or copy\n"
                 "      --json               print the agent as JSON\n"
                 "  -h, --help               show this help\n",
                 AGENT_USER, AGENT_DEFAULT_IMAGE, AGENT_DEFAULT_BIND_ADDRESS,
@@ -124,7 +124,7 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
                         break;
                 case 'S':
                         if (seed_strategy_parse(optarg, &opts.seed_strategy) < 0)
-                                return cli_usage_error("run", "--seed-strategy: expected layer-link, reflink or copy, not \"%s\"", optarg);
+                                return cli_usage_error("run", "--seed-strategy: expected layer-link, btrfs-snapshot, reflink or copy, not \"%s\"", optarg);
                         break;
                 case 'h':
                         run_usage(stdout);

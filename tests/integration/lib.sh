@@ -66,3 +66,10 @@ it_tiny_image_tar() {
     tar -C "$dir" -cf - .
     rm -rf "$dir"
 }
+
+# Two images for cache tests: tiny:1, and multi:1 whose second layer deletes a file of the first.
+it_cache_images() {
+    it_tiny_image_tar | docker import - tiny:1 >/dev/null
+    printf 'FROM tiny:1\nRUN ["/bin/busybox","sh","-c","echo one > /one; echo two > /two"]\nRUN ["/bin/busybox","rm","/two"]\n' |
+        DOCKER_BUILDKIT=0 docker build -q -t multi:1 - >/dev/null
+}

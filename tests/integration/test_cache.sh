@@ -7,11 +7,6 @@ generation_digest() {
         find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha256sum) | sha256sum | cut -d' ' -f1
 }
 
-it_cache_images() {
-    it_tiny_image_tar | docker import - tiny:1 >/dev/null
-    printf 'FROM tiny:1\nRUN ["/bin/busybox","sh","-c","echo one > /one; echo two > /two"]\nRUN ["/bin/busybox","rm","/two"]\n' |
-        DOCKER_BUILDKIT=0 docker build -q -t multi:1 - >/dev/null
-}
 
 test_cache_seeded_agent() {
     local state=$IT_DIR/state-cache gen root before after out id ssh

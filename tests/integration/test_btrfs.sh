@@ -1,0 +1,43 @@
+# Cache generations and seeding on a btrfs state directory: subvolumes, snapshots, reflinks.
+
+test_btrfs_strategies() {
+    local mnt=$IT_DIR/btrfs img=$IT_DIR/btrfs.img state first second out ssh strategy root
+    umount "$mnt" 2>/dev/null || true
+    rm -rf "$mnt" "$img"
+    mkdir -p "$mnt"
+    truncate -s 2G "$img"
+    mkfs.btrfs -q -f "$img" >/dev/null
+    mount -o loop "$img" "$mnt"
+    state=$mnt/state
+    it_cache_images
+
+    first=$("$SLIPWAY" --state-dir "$state" cache build --image tiny:1 --image multi:1 2>/dev/null)
+    root=$state/cache/generations/$first/data-root
+    # The generation is a subvolume, frozen read-only by the file system: even host root
+    # cannot change it.
+    assert_eq "$(stat -c %i "$root")" 256 "generation is a subvolume"
+    assert_eq "$(btrfs property get -ts "$root" ro)" "ro=true" "generation frozen read-only"
+    if touch "$root/x" 2>/dev/null; then fail "wrote into a frozen generation"; fi
+
+    for strategy in btrfs-snapshot reflink layer-link copy; do
+        out=$("$SLIPWAY" --state-dir "$state" run --seed-strategy "$strategy" --json 2>/dev/null)
+        ssh=$(jq -r .ssh_command <<<"$out")
+        it_log "$strategy: seeded in $(jq -r '.seed_seconds * 1000' <<<"$out") ms"
+        assert_eq "$($ssh "docker run --rm multi:1 /bin/busybox sh -c 'cat /one; test ! -e /two && echo gone'")" "one
+gone" "$strategy: seeded image runs"
+        $ssh 'mkdir -p b && printf "FROM multi:1\nRUN [\"/bin/busybox\",\"rm\",\"/one\"]\n" > b/Dockerfile && docker build -q -t d:1 b' >/dev/null
+        "$SLIPWAY" --state-dir "$state" rm "$(jq -r .id <<<"$out")" >/dev/null
+        assert_no_leaks "$state"
+    done
+    assert_contains "$("$SLIPWAY" --state-dir "$state" cache verify)" "$first unchanged"
+
+    # gc deletes a superseded generation's subvolume.
+    second=$("$SLIPWAY" --state-dir "$state" cache build --image tiny:1 2>/dev/null)
+    assert_eq "$("$SLIPWAY" --state-dir "$state" cache gc)" "removed generation $first"
+    [ ! -e "$state/cache/generations/$first" ] || fail "generation $first still there"
+    assert_eq "$(btrfs subvolume list "$mnt" | wc -l)" 1 "only the current generation's subvolume left"
+    umount "$mnt"
+    rm -rf "$mnt" "$img"
+}
+
+it_case "btrfs: generation subvolume frozen, snapshot/reflink/layer-link/copy seeding, gc" test_btrfs_strategies
