@@ -348,6 +348,7 @@ static int agent_create_container(struct docker_client *docker, struct agent *ag
                 .bind_address = agent->bind_address,
                 .labels = options->labels,
                 .cap_drop = (const char *const *) cap_drop,
+                .dockerd_args = options->dockerd_args,
                 .generation = agent->generation,
                 /* Only layer-link reads the generation at run time: the others copied it. */
                 .generation_root = options->seed_strategy == SEED_LAYER_LINK ? generation_root : NULL,
@@ -365,6 +366,9 @@ static int agent_check_options(struct docker_client *docker, const struct agent_
                 return -1;
         for (size_t i = 0; options->labels && options->labels[i]; i++)
                 if (!agent_spec_label_valid(options->labels[i], err))
+                        return -1;
+        for (size_t i = 0; options->dockerd_args && options->dockerd_args[i]; i++)
+                if (!agent_spec_dockerd_arg_valid(options->dockerd_args[i], err))
                         return -1;
         if (options->pubkey_file) {
                 _cleanup_free_ char *text = NULL;

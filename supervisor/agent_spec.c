@@ -23,6 +23,17 @@ bool agent_spec_name_valid(const char *name, struct sw_error *err)
         return ok;
 }
 
+bool agent_spec_dockerd_arg_valid(const char *arg, struct sw_error *err)
+{
+        bool ok = arg[0] != '\0';
+        for (const char *p = arg; ok && *p; p++)
+                ok = (unsigned char) *p > 0x20 && *p != 0x7f;
+        if (!ok)
+                sw_error_set(err, EINVAL, "invalid dockerd argument \"%.64s\": empty or with "
+                             "whitespace (give each word as its own --dockerd-arg)", arg);
+        return ok;
+}
+
 bool agent_spec_label_valid(const char *label, struct sw_error *err)
 {
         const char *eq = strchr(label, '=');
@@ -146,6 +157,29 @@ json_t *agent_spec_container_body(const struct agent_spec *spec, struct sw_error
                         goto oom;
         if (spec->command && json_object_set_new(body, "Cmd", string_array(spec->command)) < 0)
                 goto oom;
+        if (spec->dockerd_args && spec->dockerd_args[0]) {
+                /* Not secret (the SSH launcher logs the agent's environment). */
+                size_t len = strlen("SLIPWAY_DOCKERD_ARGS=") + 1;
+                for (size_t i = 0; spec->dockerd_args[i]; i++) {
+                        if (!agent_spec_dockerd_arg_valid(spec->dockerd_args[i], err)) {
+                                json_decref(body);
+                                return NULL;
+                        }
+                        len += strlen(spec->dockerd_args[i]) + 1;
+                }
+                _cleanup_free_ char *env = malloc(len);
+                if (!env)
+                        goto oom;
+                strcpy(env, "SLIPWAY_DOCKERD_ARGS=");
+                for (size_t i = 0; spec->dockerd_args[i]; i++) {
+                        strcat(env, i ? " " : "");
+                        strcat(env, spec->dockerd_args[i]);
+                }
+                json_t *list = json_array();
+                if (!list || json_array_append_new(list, json_string(env)) < 0 ||
+                    json_object_set_new(body, "Env", list) < 0)
+                        goto oom;
+        }
         if (spec->cache_builder) {
                 json_object_del(body, "ExposedPorts");
                 json_object_del(host, "PortBindings");

@@ -37,6 +37,7 @@ struct agent_options {
          * there is none), "none" for a cold agent. */
         const char *generation;
         enum seed_strategy seed_strategy;
+        const char *const *dockerd_args; /* extra words for the agent's dockerd, may be NULL */
 };
 
 struct agent {

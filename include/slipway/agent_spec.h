@@ -20,6 +20,9 @@ struct agent_spec {
         const char *bind_address;  /* host address the SSH port is published on */
         const char *const *labels; /* user "key=value" pairs, NULL-terminated, may be NULL */
         const char *const *cap_drop; /* capabilities the host lacks, NULL-terminated */
+        /* Extra arguments for the agent's dockerd (e.g. --registry-mirror=URL), NULL-terminated,
+         * may be NULL; none may contain whitespace. */
+        const char *const *dockerd_args;
         /* A cache generation to seed from: its data root is mounted read-only at SEED_MOUNT
          * and the agent is labelled with (pinned to) its id. NULL for a cold agent. */
         const char *generation;
@@ -35,6 +38,9 @@ json_t *agent_spec_container_body(const struct agent_spec *spec, struct sw_error
 
 /* Container names: what Docker accepts, [a-zA-Z0-9][a-zA-Z0-9_.-]*, at most 63 chars. */
 bool agent_spec_name_valid(const char *name, struct sw_error *err);
+/* dockerd arguments: non-empty, no whitespace or control characters (the init splits on
+ * spaces). */
+bool agent_spec_dockerd_arg_valid(const char *arg, struct sw_error *err);
 /* User labels: "key=value", key not empty, not in slipway's own io.slipway. namespace. */
 bool agent_spec_label_valid(const char *label, struct sw_error *err);
 

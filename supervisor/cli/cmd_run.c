@@ -27,6 +27,8 @@ static void run_usage(FILE *out)
                 "                           (default: the current one, if any)\n"
                 "      --no-cache           start cold, with an empty data root\n"
                 "      --seed-strategy S    layer-link (default), btrfs-snapshot, reflink or copy\n"
+                "  -d, --dockerd-arg ARG    an extra argument for the agent's dockerd, e.g.\n"
+                "                           --registry-mirror=URL (repeatable, one word each)\n"
                 "      --json               print the agent as JSON\n"
                 "  -h, --help               show this help\n",
                 AGENT_USER, AGENT_DEFAULT_IMAGE, AGENT_DEFAULT_BIND_ADDRESS,
@@ -78,17 +80,19 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
                 { "cache", required_argument, NULL, 'c' },
                 { "no-cache", no_argument, NULL, 'N' },
                 { "seed-strategy", required_argument, NULL, 'S' },
+                { "dockerd-arg", required_argument, NULL, 'd' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
         struct agent_options opts = { .state_dir = ctx->state_dir };
         _cleanup_free_ const char **labels = calloc((size_t) argc + 1, sizeof(char *));
-        size_t n_labels = 0;
+        _cleanup_free_ const char **dockerd_args = calloc((size_t) argc + 1, sizeof(char *));
+        size_t n_labels = 0, n_dockerd_args = 0;
         bool json = false;
         int c;
-        if (!labels)
+        if (!labels || !dockerd_args)
                 return CLI_EXIT_FAILURE;
-        while ((c = getopt_long(argc, argv, "n:k:l:i:b:t:c:h", options, NULL)) != -1) {
+        while ((c = getopt_long(argc, argv, "n:k:l:i:b:t:c:d:h", options, NULL)) != -1) {
                 switch (c) {
                 case 'n':
                         opts.name = optarg;
@@ -119,6 +123,9 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
                 case 'c':
                         opts.generation = optarg;
                         break;
+                case 'd':
+                        dockerd_args[n_dockerd_args++] = optarg;
+                        break;
                 case 'N':
                         opts.generation = "none";
                         break;
@@ -136,6 +143,7 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
         if (optind < argc)
                 return cli_usage_error("run", "unexpected argument \"%s\"", argv[optind]);
         opts.labels = labels;
+        opts.dockerd_args = dockerd_args;
 
         struct docker_client *docker = NULL;
         int r = cli_open_docker_as_root(ctx, "run", &docker);

@@ -80,8 +80,9 @@ test_agent_with_pubkey_and_rm_all() {
     known=$(jq -r .ssh_command <<<"$out" | sed 's/.*UserKnownHostsFile=\([^ ]*\).*/\1/')
     assert_eq "$(ssh -i "$key" -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile="$known" \
         -o StrictHostKeyChecking=yes -p "$port" jenkins@127.0.0.1 whoami)" "jenkins"
-    # A second agent; then rm --all removes both.
-    "$SLIPWAY" --state-dir "$state" run >/dev/null
+    # A second agent, its dockerd given an extra argument; then rm --all removes both.
+    out=$("$SLIPWAY" --state-dir "$state" run --json --dockerd-arg --label=slipway-it=yes 2>/dev/null)
+    assert_contains "$($(jq -r .ssh_command <<<"$out") docker info --format '{{.Labels}}')" "slipway-it=yes"
     assert_eq "$("$SLIPWAY" --state-dir "$state" ps --json | jq length)" 2 "two agents"
     "$SLIPWAY" --state-dir "$state" rm --all 2>/dev/null
     assert_no_leaks "$state"
@@ -119,6 +120,8 @@ test_agent_errors() {
         "$SLIPWAY" --state-dir "$state" run --pubkey /nonexistent.pub
     expect_error "$state" "invalid label" \
         "$SLIPWAY" --state-dir "$state" run --label io.slipway.agent=x
+    expect_error "$state" "invalid dockerd argument" \
+        "$SLIPWAY" --state-dir "$state" run --dockerd-arg '--label a=b c'
     expect_error "$state" "invalid agent name" \
         "$SLIPWAY" --state-dir "$state" run --name 'a/b'
     expect_error "$state" "no agent \"nope\"" \

@@ -169,6 +169,24 @@ static void test_cache_builder_has_no_port_and_its_own_label(void **state)
                             "/x/import:/run/slipway-import:ro");
 }
 
+static void test_dockerd_args_travel_in_one_variable(void **state)
+{
+        (void) state;
+        static const char *const args[] = { "--insecure-registry=10.0.0.1:5000", "--debug", NULL };
+        struct agent_spec spec = base_spec();
+        spec.dockerd_args = args;
+        struct sw_error err = { 0 };
+        _cleanup_json_ json_t *body = agent_spec_container_body(&spec, &err);
+        assert_non_null(body);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(body, "Env"), 0)),
+                            "SLIPWAY_DOCKERD_ARGS=--insecure-registry=10.0.0.1:5000 --debug");
+        static const char *const bad[] = { "--label a b", NULL };
+        spec.dockerd_args = bad;
+        json_t *refused = agent_spec_container_body(&spec, &err);
+        assert_null(refused);
+        assert_non_null(strstr(err.message, "invalid dockerd argument"));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -180,6 +198,7 @@ int main(void)
                 cmocka_unit_test(test_name_validation),
                 cmocka_unit_test(test_seeded_agent_mounts_generation_read_only),
                 cmocka_unit_test(test_cache_builder_has_no_port_and_its_own_label),
+                cmocka_unit_test(test_dockerd_args_travel_in_one_variable),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
