@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -397,6 +398,18 @@ static int publish(struct build *b, struct sw_error *err)
         return 0;
 }
 
+/* The CLI blocks SIGINT/SIGTERM/SIGHUP during a build: a pending one means "give up" at the
+ * next step, and the rollback below removes what exists. */
+static int check_cancelled(struct build *b, struct sw_error *err)
+{
+        sigset_t pending;
+        if (sigpending(&pending) == 0 &&
+            (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1 ||
+             sigismember(&pending, SIGHUP) == 1))
+                return sw_error_set(err, ECANCELED, "cache build %s interrupted", b->id);
+        return 0;
+}
+
 int cache_build(struct docker_client *docker, const struct cache_build_options *options,
                 char **generation_out, struct sw_error *err)
 {
@@ -407,15 +420,15 @@ int cache_build(struct docker_client *docker, const struct cache_build_options *
                 r = build_prepare(&b, err);
         if (r >= 0)
                 r = save_outer_images(&b, err);
-        if (r >= 0)
+        if (r >= 0 && (r = check_cancelled(&b, err)) >= 0)
                 r = start_seeder(&b, err);
-        if (r >= 0)
+        if (r >= 0 && (r = check_cancelled(&b, err)) >= 0)
                 r = load_images(&b, err);
-        if (r >= 0)
+        if (r >= 0 && (r = check_cancelled(&b, err)) >= 0)
                 r = list_images(&b, images, err);
         if (r >= 0)
                 r = stop_seeder(&b, err);
-        if (r >= 0)
+        if (r >= 0 && (r = check_cancelled(&b, err)) >= 0)
                 r = write_manifest(&b, images, err);
         if (r >= 0)
                 r = publish(&b, err);

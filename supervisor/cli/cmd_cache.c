@@ -1,5 +1,6 @@
 /* slipway cache: build and list layer cache generations. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,14 @@ static int cache_build_verb(const struct cli_context *ctx, int argc, char **argv
         int r = cli_open_docker_as_root(ctx, "cache build", &docker);
         if (r)
                 return r;
+        /* Ctrl-C must not leave a seeder or half a generation: the signals stay pending and
+         * the build rolls back at its next step. */
+        sigset_t stop;
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGINT);
+        sigaddset(&stop, SIGTERM);
+        sigaddset(&stop, SIGHUP);
+        sigprocmask(SIG_BLOCK, &stop, NULL);
         struct sw_error err = { 0 };
         _cleanup_free_ char *generation = NULL;
         r = cache_build(docker, &opts, &generation, &err);

@@ -117,6 +117,20 @@ test_cache_bad_input() {
     assert_eq "$("$SLIPWAY" --state-dir "$state" cache ls --json | jq -r '.[] | select(.current) | .id')" "$gen"
     expect_error "$state" "no cache generation nope" \
         "$SLIPWAY" --state-dir "$state" run --cache nope
+
+    # Ctrl-C during a build: whichever step it hits, the build rolls back completely.
+    local interrupted=$IT_DIR/state-cache-int rc=0
+    rm -rf "$interrupted"
+    "$SLIPWAY" --state-dir "$interrupted" cache build --image multi:1 2>"$IT_DIR/int.log" &
+    local pid=$!
+    sleep 0.5
+    kill -INT "$pid"
+    wait "$pid" || rc=$?
+    [ "$rc" -ne 0 ] || fail "an interrupted build succeeded"
+    it_log "$(grep -v '^slipway cache: ' "$IT_DIR/int.log")"
+    assert_eq "$(ls "$interrupted/cache/building" 2>/dev/null)" "" "no half-built generation"
+    assert_eq "$(docker ps -aq --filter label=io.slipway.cache-build)" "" "no seeder left"
+    [ ! -e "$interrupted/cache/current" ] || fail "current set by an interrupted build"
 }
 
 test_cache_full_disk_and_overlay() {
