@@ -32,6 +32,7 @@ struct build {
         char *cache_dir;     /* <state>/cache */
         char *dir;           /* <state>/cache/building/<id> */
         char *container_id;
+        int step, steps; /* for progress */
 };
 
 static void progress(struct build *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -44,7 +45,9 @@ static void progress(struct build *b, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(line, sizeof(line), fmt, ap);
         va_end(ap);
-        b->options->progress(b->options->progress_user, line);
+        if (b->step < b->steps)
+                b->step++;
+        b->options->progress(b->options->progress_user, b->step, b->steps, line);
 }
 
 static bool generation_id_valid(const char *id)
@@ -414,6 +417,12 @@ int cache_build(struct docker_client *docker, const struct cache_build_options *
                 char **generation_out, struct sw_error *err)
 {
         struct build b = { .docker = docker, .options = options };
+        /* save (with --image), start, one load per source, stop, digest, result */
+        size_t sources = 0;
+        while (options->tar_files && options->tar_files[sources])
+                sources++;
+        bool outer = options->images && options->images[0];
+        b.steps = (int) sources + (outer ? 2 : 0) + 4;
         _cleanup_json_ json_t *images = json_array();
         int r = images ? check_sources(&b, err) : sw_error_set(err, ENOMEM, "cache build");
         if (r >= 0)

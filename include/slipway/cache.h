@@ -23,7 +23,8 @@ struct cache_build_options {
         const char *agent_image;      /* the seeder's image: the agents' own */
         const char *const *images;    /* images on the outer daemon, NULL-terminated, may be NULL */
         const char *const *tar_files; /* `docker save` archives, NULL-terminated, may be NULL */
-        void (*progress)(void *user, const char *message);
+        /* Step `step` of `steps` begins (the last call, step == steps, reports the result). */
+        void (*progress)(void *user, int step, int steps, const char *message);
         void *progress_user;
 };
 

@@ -29,10 +29,21 @@ static void cache_usage(FILE *out)
                 "       leftovers of interrupted builds.\n");
 }
 
-static void print_progress(void *user, const char *message)
+/* On a terminal one line redrawn with a bar; otherwise (logs, CI) a plain line per step. */
+static void print_progress(void *user, int step, int steps, const char *message)
 {
         (void) user;
-        fprintf(stderr, "slipway cache: %s\n", message);
+        if (!isatty(STDERR_FILENO)) {
+                fprintf(stderr, "slipway cache: %s\n", message);
+                return;
+        }
+        char bar[21];
+        int filled = steps > 0 ? step * 20 / steps : 0;
+        for (int i = 0; i < 20; i++)
+                bar[i] = i < filled ? '#' : '.';
+        bar[20] = '\0';
+        fprintf(stderr, "\r\033[K[%s] %d/%d %s%s", bar, step, steps, message, step == steps ? "\n" : "");
+        fflush(stderr);
 }
 
 static int cache_build_verb(const struct cli_context *ctx, int argc, char **argv)
