@@ -277,6 +277,14 @@ static void agent_last_log_line(struct docker_client *docker, const char *contai
         snprintf(out, size, "%s", line ? line + 1 : logs);
 }
 
+bool agent_stop_requested(void)
+{
+        sigset_t pending;
+        return sigpending(&pending) == 0 &&
+               (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1 ||
+                sigismember(&pending, SIGHUP) == 1);
+}
+
 int agent_wait_ready(struct docker_client *docker, const char *what, const char *container_id,
                      int timeout_s, struct sw_error *err)
 {
@@ -294,12 +302,7 @@ int agent_wait_ready(struct docker_client *docker, const char *what, const char 
                 r = agent_check_running(docker, what, container_id, info, err);
                 if (r < 0)
                         return r;
-                /* The CLI blocks SIGINT/SIGTERM/SIGHUP while an agent starts: a pending one
-                 * means "give up", and the caller's rollback removes what exists. */
-                sigset_t pending;
-                if (sigpending(&pending) == 0 &&
-                    (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1 ||
-                     sigismember(&pending, SIGHUP) == 1))
+                if (agent_stop_requested())
                         return sw_error_set(err, ECANCELED, "%s: start interrupted", what);
                 if (now_seconds() > deadline)
                         return sw_error_set(err, ETIMEDOUT, "%s not ready after %d s", what, timeout_s);

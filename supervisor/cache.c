@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -401,16 +400,10 @@ static int publish(struct build *b, struct sw_error *err)
         return 0;
 }
 
-/* The CLI blocks SIGINT/SIGTERM/SIGHUP during a build: a pending one means "give up" at the
- * next step, and the rollback below removes what exists. */
+/* A stop signal pending (see agent_stop_requested): give up, and let the rollback run. */
 static int check_cancelled(struct build *b, struct sw_error *err)
 {
-        sigset_t pending;
-        if (sigpending(&pending) == 0 &&
-            (sigismember(&pending, SIGINT) == 1 || sigismember(&pending, SIGTERM) == 1 ||
-             sigismember(&pending, SIGHUP) == 1))
-                return sw_error_set(err, ECANCELED, "cache build %s interrupted", b->id);
-        return 0;
+        return agent_stop_requested() ? sw_error_set(err, ECANCELED, "cache build %s interrupted", b->id) : 0;
 }
 
 int cache_build(struct docker_client *docker, const struct cache_build_options *options,

@@ -83,6 +83,11 @@ int agent_remove(struct docker_client *docker, const char *state_dir, const char
  * bounding set lacks, spelled as the daemon accepts. */
 int agent_cap_drop(struct docker_client *docker, char ***out, struct sw_error *err);
 
+/* Whether SIGINT, SIGTERM or SIGHUP is pending. The CLI blocks them while it creates agents
+ * or generations, so that a pending one means "give up at the next step" and the rollback
+ * removes what exists, instead of a half-made agent left behind by a dead process. */
+bool agent_stop_requested(void);
+
 /* Poll until the container's init wrote its ready file; fail early with the init's last log
  * line when the container stops. what names it in messages ("agent 1a2b..."). */
 int agent_wait_ready(struct docker_client *docker, const char *what, const char *container_id,
