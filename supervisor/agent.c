@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "slipway/agent.h"
 #include "slipway/agent_spec.h"
@@ -38,6 +41,7 @@ void agent_free(struct agent *agent)
         free(agent->client_key);
         free(agent->known_hosts);
         free(agent->generation);
+        tar_writer_release(&agent->keys);
         free(agent);
 }
 
@@ -114,10 +118,16 @@ static int agent_prepare_dir(struct agent *agent, const char *state_dir, struct 
 
 /* Which generation this agent starts from; *generation stays NULL for a cold agent. */
 static int agent_resolve_generation(const struct agent_options *options, const char *state_dir,
-                                    char **generation, char **generation_root, struct sw_error *err)
+                                    int *cache_lock_fd, char **generation, char **generation_root,
+                                    struct sw_error *err)
 {
         if (options->generation && strcmp(options->generation, "none") == 0)
                 return 0;
+        /* Shared, so `cache gc` cannot remove the generation before the container's label pins
+         * it: the caller holds *cache_lock_fd until the container exists or the start failed. */
+        int lock = cache_lock(state_dir, false, cache_lock_fd, err);
+        if (lock < 0)
+                return lock;
         if (options->generation) {
                 int r = cache_generation_root(state_dir, options->generation, generation_root, err);
                 if (r < 0)
@@ -152,7 +162,13 @@ static int agent_prepare_keys(struct agent *agent, const struct agent_options *o
                               struct tar_writer *tar, struct sw_error *err)
 {
         _cleanup_free_ char *authorized = NULL;
-        if (options->pubkey_file) {
+        if (options->authorized_keys) {
+                if (!sshkey_public_valid(options->authorized_keys, err))
+                        return -1;
+                authorized = strdup(options->authorized_keys);
+                if (!authorized)
+                        return sw_error_set(err, ENOMEM, "authorized keys");
+        } else if (options->pubkey_file) {
                 int r = sshkey_read_public(options->pubkey_file, &authorized, err);
                 if (r < 0)
                         return r;
@@ -353,6 +369,12 @@ static int agent_create_container(struct docker_client *docker, struct agent *ag
                 .cap_drop = (const char *const *) cap_drop,
                 .dockerd_args = options->dockerd_args,
                 .generation = agent->generation,
+                .node_name = options->node_name,
+                .template_name = options->template_name,
+                .host_port = options->ssh_port,
+                .nano_cpus = options->nano_cpus,
+                .memory_bytes = options->memory_bytes,
+                .pids_limit = options->pids_limit,
                 /* Only layer-link reads the generation at run time: the others copied it. */
                 .generation_root = options->seed_strategy == SEED_LAYER_LINK ? generation_root : NULL,
         };
@@ -388,19 +410,37 @@ static int agent_check_options(struct docker_client *docker, const struct agent_
         return r;
 }
 
-int agent_run(struct docker_client *docker, const struct agent_options *options,
-              struct agent **out, struct sw_error *err)
+int agent_pick_port(const char *address, int *port, struct sw_error *err)
 {
-        double started = now_seconds();
-        const char *state_dir = options->state_dir ? options->state_dir : AGENT_DEFAULT_STATE_DIR;
-        int r = agent_check_options(docker, options, err);
-        if (r < 0)
-                return r;
+        struct sockaddr_storage storage = { 0 };
+        socklen_t len;
+        struct sockaddr_in *in4 = (struct sockaddr_in *) &storage;
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &storage;
+        if (inet_pton(AF_INET, address, &in4->sin_addr) == 1) {
+                in4->sin_family = AF_INET;
+                len = sizeof(*in4);
+        } else if (inet_pton(AF_INET6, address, &in6->sin6_addr) == 1) {
+                in6->sin6_family = AF_INET6;
+                len = sizeof(*in6);
+        } else {
+                return sw_error_set(err, EINVAL, "bind address \"%s\" is not an IP address", address);
+        }
+        _cleanup_close_ int fd = socket(storage.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &storage, len) < 0 ||
+            getsockname(fd, (struct sockaddr *) &storage, &len) < 0)
+                return sw_error_errno(err, errno, "find a free port on %s", address);
+        *port = ntohs(storage.ss_family == AF_INET ? in4->sin_port : in6->sin6_port);
+        return 0;
+}
 
+int agent_prepare(const struct agent_options *options, struct agent **out, struct sw_error *err)
+{
+        const char *state_dir = options->state_dir ? options->state_dir : AGENT_DEFAULT_STATE_DIR;
         _cleanup_(agent_freep) struct agent *agent = calloc(1, sizeof(*agent));
         if (!agent)
                 return sw_error_set(err, ENOMEM, "agent");
-        r = random_hex(agent->id, AGENT_ID_BYTES);
+        agent->started = now_seconds();
+        int r = random_hex(agent->id, AGENT_ID_BYTES);
         if (r < 0)
                 return sw_error_errno(err, -r, "agent id");
         if (options->name)
@@ -411,24 +451,40 @@ int agent_run(struct docker_client *docker, const struct agent_options *options,
                                                            : AGENT_DEFAULT_BIND_ADDRESS);
         if (!agent->name || !agent->bind_address)
                 return sw_error_set(err, ENOMEM, "agent");
+        agent->ssh_port = options->ssh_port;
+        r = agent_prepare_dir(agent, state_dir, err);
+        if (r >= 0)
+                r = agent_prepare_keys(agent, options, &agent->keys, err);
+        if (r < 0) {
+                struct sw_error ignored;
+                (void) agent_destroy(NULL, NULL, agent->dir, &ignored);
+                return r;
+        }
+        *out = TAKE_PTR(agent);
+        return 0;
+}
 
+int agent_launch(struct docker_client *docker, struct agent *agent,
+                 const struct agent_options *options, struct sw_error *err)
+{
+        const char *state_dir = options->state_dir ? options->state_dir : AGENT_DEFAULT_STATE_DIR;
         char what[64];
         snprintf(what, sizeof(what), "agent %s", agent->id);
         _cleanup_free_ char *generation_root = NULL;
-        r = agent_resolve_generation(options, state_dir, &agent->generation, &generation_root, err);
-        if (r < 0)
-                return r;
-        struct tar_writer keys = { 0 };
-        r = agent_prepare_dir(agent, state_dir, err);
+        _cleanup_close_ int cache_lock_fd = -1;
+        int r = agent_check_options(docker, options, err);
+        if (r >= 0)
+                r = agent_resolve_generation(options, state_dir, &cache_lock_fd, &agent->generation,
+                                             &generation_root, err);
         if (r >= 0 && agent->generation)
                 r = agent_seed(agent, generation_root, options->seed_strategy, err);
         if (r >= 0)
-                r = agent_prepare_keys(agent, options, &keys, err);
-        if (r >= 0)
                 r = agent_create_container(docker, agent, options, state_dir, generation_root, err);
+        cache_unlock(&cache_lock_fd); /* the container's label pins the generation now (or failed) */
         if (r >= 0)
-                r = docker_archive_put(docker, agent->container_id, "/", keys.data, keys.len, err);
-        tar_writer_release(&keys);
+                r = docker_archive_put(docker, agent->container_id, "/", agent->keys.data,
+                                       agent->keys.len, err);
+        tar_writer_release(&agent->keys); /* the private host key is in the container now */
         if (r >= 0)
                 r = docker_container_start(docker, agent->container_id, err);
         if (r >= 0)
@@ -447,10 +503,30 @@ int agent_run(struct docker_client *docker, const struct agent_options *options,
                         memcpy(first, err->message, sizeof(first));
                         sw_error_set(err, err->code, "%s (and cleanup failed: %s)", first,
                                      cleanup_err.message);
+                } else {
+                        /* Gone: a later destroy must not touch a directory a new agent of the
+                         * same id could (in theory) own. */
+                        free(agent->dir);
+                        agent->dir = NULL;
+                        free(agent->container_id);
+                        agent->container_id = NULL;
                 }
                 return r;
         }
-        agent->ready_seconds = now_seconds() - started;
+        agent->ready_seconds = now_seconds() - agent->started;
+        return 0;
+}
+
+int agent_run(struct docker_client *docker, const struct agent_options *options,
+              struct agent **out, struct sw_error *err)
+{
+        _cleanup_(agent_freep) struct agent *agent = NULL;
+        int r = agent_prepare(options, &agent, err);
+        if (r < 0)
+                return r;
+        r = agent_launch(docker, agent, options, err);
+        if (r < 0)
+                return r;
         *out = TAKE_PTR(agent);
         return 0;
 }

@@ -76,6 +76,12 @@ static json_t *agent_labels(const struct agent_spec *spec, struct sw_error *err)
         if (spec->generation &&
             json_object_set_new(labels, AGENT_LABEL_GENERATION, json_string(spec->generation)) < 0)
                 return NULL;
+        if (spec->node_name &&
+            json_object_set_new(labels, AGENT_LABEL_NODE, json_string(spec->node_name)) < 0)
+                return NULL;
+        if (spec->template_name &&
+            json_object_set_new(labels, AGENT_LABEL_TEMPLATE, json_string(spec->template_name)) < 0)
+                return NULL;
         for (size_t i = 0; spec->labels && spec->labels[i]; i++) {
                 const char *label = spec->labels[i];
                 if (!agent_spec_label_valid(label, err))
@@ -102,6 +108,9 @@ json_t *agent_spec_container_body(const struct agent_spec *spec, struct sw_error
                 sw_error_set(err, ENOMEM, "build container request");
                 return NULL;
         }
+        char host_port[16] = "";
+        if (spec->host_port > 0)
+                snprintf(host_port, sizeof(host_port), "%d", spec->host_port);
         _cleanup_free_ char *hostname = NULL;
         if (asprintf(&hostname, "slipway-%s", spec->id) < 0) {
                 sw_error_set(err, ENOMEM, "build container request");
@@ -129,7 +138,7 @@ json_t *agent_spec_container_body(const struct agent_spec *spec, struct sw_error
                 "StopSignal", "SIGTERM",
                 "HostConfig",
                 "Binds", bind,
-                "PortBindings", "22/tcp", "HostIp", spec->bind_address, "HostPort", "",
+                "PortBindings", "22/tcp", "HostIp", spec->bind_address, "HostPort", host_port,
                 "CapAdd", "ALL",
                 "CapDrop", string_array(spec->cap_drop),
                 "SecurityOpt", "seccomp=unconfined", "apparmor=unconfined",
@@ -152,6 +161,11 @@ json_t *agent_spec_container_body(const struct agent_spec *spec, struct sw_error
                     json_array_append_new(binds, json_string(seed)) < 0)
                         goto oom;
         }
+        /* Limits: a build is untrusted and must not starve its neighbours. */
+        if ((spec->nano_cpus > 0 && json_object_set_new(host, "NanoCpus", json_integer(spec->nano_cpus)) < 0) ||
+            (spec->memory_bytes > 0 && json_object_set_new(host, "Memory", json_integer(spec->memory_bytes)) < 0) ||
+            (spec->pids_limit > 0 && json_object_set_new(host, "PidsLimit", json_integer(spec->pids_limit)) < 0))
+                goto oom;
         for (size_t i = 0; spec->extra_binds && spec->extra_binds[i]; i++)
                 if (json_array_append_new(binds, json_string(spec->extra_binds[i])) < 0)
                         goto oom;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -417,7 +418,13 @@ int cache_build(struct docker_client *docker, const struct cache_build_options *
         bool outer = options->images && options->images[0];
         b.steps = (int) sources + (outer ? 2 : 0) + 4;
         _cleanup_json_ json_t *images = json_array();
+        /* building/<id> has no seeder to pin it before start_seeder and after stop_seeder, and
+         * generations/<id> is not yet current between publish's rename and its symlink flip:
+         * keep gc out for the whole build. */
+        _cleanup_close_ int lock_fd = -1;
         int r = images ? check_sources(&b, err) : sw_error_set(err, ENOMEM, "cache build");
+        if (r >= 0)
+                r = cache_lock(options->state_dir, false, &lock_fd, err);
         if (r >= 0)
                 r = build_prepare(&b, err);
         if (r >= 0)
@@ -448,6 +455,31 @@ int cache_build(struct docker_client *docker, const struct cache_build_options *
         free(b.dir);
         free(b.cache_dir);
         return r;
+}
+
+int cache_lock(const char *state_dir, bool exclusive, int *fd_out, struct sw_error *err)
+{
+        _cleanup_free_ char *dir = NULL, *path = NULL;
+        if (asprintf(&dir, "%s/cache", state_dir) < 0 || asprintf(&path, "%s/lock", dir) < 0)
+                return sw_error_set(err, ENOMEM, "cache lock");
+        int r = fs_mkdir_p(dir, 0755);
+        if (r < 0)
+                return sw_error_errno(err, -r, "cache lock: create %s", dir);
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return sw_error_errno(err, errno, "cache lock: open %s", path);
+        while (flock(fd, exclusive ? LOCK_EX : LOCK_SH) < 0)
+                if (errno != EINTR)
+                        return sw_error_errno(err, errno, "cache lock: lock %s %s", path,
+                                              exclusive ? "exclusive" : "shared");
+        *fd_out = TAKE_FD(fd);
+        return 0;
+}
+
+void cache_unlock(int *fd)
+{
+        sw_closep(fd);
+        *fd = -1;
 }
 
 int cache_generation_root(const char *state_dir, const char *generation, char **data_root,
@@ -613,7 +645,13 @@ int cache_gc(struct docker_client *docker, const char *state_dir, json_t **remov
              struct sw_error *err)
 {
         _cleanup_json_ json_t *pinned = json_array(), *building = json_array(), *removed = json_array();
-        int r = cache_in_use(docker, state_dir, pinned, building, err);
+        /* Exclusive from listing the pins to the last removal: no agent is between choosing a
+         * generation and creating the container that pins it, and no build is under way. */
+        _cleanup_close_ int lock_fd = -1;
+        int r = cache_lock(state_dir, true, &lock_fd, err);
+        if (r < 0)
+                return r;
+        r = cache_in_use(docker, state_dir, pinned, building, err);
         if (r < 0)
                 return r;
         _cleanup_free_ char *current = NULL, *current_root = NULL, *generations = NULL, *builds = NULL;

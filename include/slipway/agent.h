@@ -11,11 +11,14 @@
 #include "slipway/docker.h"
 #include "slipway/error.h"
 #include "slipway/seed.h"
+#include "slipway/tar.h"
 
 #define AGENT_LABEL_ID "io.slipway.agent"
 #define AGENT_LABEL_STATE_DIR "io.slipway.state-dir"
 #define AGENT_LABEL_GENERATION "io.slipway.generation"
 #define AGENT_LABEL_CACHE_BUILD "io.slipway.cache-build"
+#define AGENT_LABEL_NODE "io.slipway.node"         /* the Jenkins node of a served agent */
+#define AGENT_LABEL_TEMPLATE "io.slipway.template" /* its template in slipway.conf */
 #define AGENT_LABEL_PREFIX "io.slipway."
 #define AGENT_DEFAULT_IMAGE "slipway/agent:latest"
 #define AGENT_DEFAULT_STATE_DIR "/var/lib/slipway"
@@ -31,6 +34,7 @@ struct agent_options {
         const char *state_dir;        /* NULL: AGENT_DEFAULT_STATE_DIR */
         const char *bind_address;     /* NULL: AGENT_DEFAULT_BIND_ADDRESS */
         const char *pubkey_file;      /* authorized key; NULL: generate a client key */
+        const char *authorized_keys;  /* or the authorized keys' text (wins over pubkey_file) */
         const char *const *labels;    /* NULL-terminated "key=value", may be NULL */
         int ready_timeout_s;          /* 0: AGENT_DEFAULT_READY_TIMEOUT */
         /* Cache generation to seed the data root from: NULL for the current one (cold when
@@ -38,6 +42,13 @@ struct agent_options {
         const char *generation;
         enum seed_strategy seed_strategy;
         const char *const *dockerd_args; /* extra words for the agent's dockerd, may be NULL */
+        int ssh_port;                 /* host port to publish SSH on; 0: Docker picks one */
+        /* Served agents (slipway serve): their Jenkins node and template, as labels. */
+        const char *node_name;
+        const char *template_name;
+        long long nano_cpus;          /* limits; 0: none */
+        long long memory_bytes;
+        long long pids_limit;
 };
 
 struct agent {
@@ -53,12 +64,28 @@ struct agent {
         char *generation;      /* seeded from this generation, or NULL (cold) */
         double seed_seconds;   /* seeding the data root */
         double ready_seconds;  /* from request to ready */
+        struct tar_writer keys; /* the archive that hands the host key to the container */
+        double started;        /* monotonic time of the request */
 };
 
 void agent_free(struct agent *agent);
 
+/* agent_prepare + agent_launch; on failure nothing is left. */
 int agent_run(struct docker_client *docker, const struct agent_options *options,
               struct agent **out, struct sw_error *err);
+
+/* The first half of agent_run, with no container yet: the agent's id, directory and SSH keys
+ * (so its host key is known before it exists, e.g. to register it in Jenkins first). Needs no
+ * Docker daemon. On failure nothing is left. */
+int agent_prepare(const struct agent_options *options, struct agent **out, struct sw_error *err);
+
+/* The second half: seed the data root, create, start and wait until ready. On failure the
+ * container and directory are removed and agent is still to be freed by the caller. */
+int agent_launch(struct docker_client *docker, struct agent *agent,
+                 const struct agent_options *options, struct sw_error *err);
+
+/* A free TCP port on address (bound and released at once), for options.ssh_port. */
+int agent_pick_port(const char *address, int *port, struct sw_error *err);
 
 /* The exact ssh command line that reaches the agent with strict host key checking. */
 char *agent_ssh_command(const struct agent *agent);

@@ -27,6 +27,13 @@ struct agent_spec {
          * and the agent is labelled with (pinned to) its id. NULL for a cold agent. */
         const char *generation;
         const char *generation_root;
+        /* Served agents: their Jenkins node and slipway.conf template (labels), may be NULL. */
+        const char *node_name;
+        const char *template_name;
+        int host_port;             /* 0: Docker picks the published port */
+        long long nano_cpus;       /* limits, 0: none */
+        long long memory_bytes;
+        long long pids_limit;
         /* A cache builder instead of an agent: labelled AGENT_LABEL_CACHE_BUILD, no SSH port,
          * running command (e.g. sleep) as its service, with extra_binds ("host:ctr:ro"). */
         bool cache_builder;

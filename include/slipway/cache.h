@@ -4,6 +4,7 @@
  *   <state dir>/cache/generations/<id>/manifest.json  images, layers, bytes, sources
  *   <state dir>/cache/current -> generations/<id>     replaced atomically (rename)
  *   <state dir>/cache/building/<id>/                  a generation being built
+ *   <state dir>/cache/lock                            flock: users shared, gc exclusive
  *
  * A generation is built by the agents' own dockerd (a seeder container of the agent image),
  * so its on-disk format always matches what agents run. It is never modified once built:
@@ -12,6 +13,7 @@
 #define SLIPWAY_CACHE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "slipway/docker.h"
 #include "slipway/error.h"
@@ -29,7 +31,7 @@ struct cache_build_options {
 };
 
 /* Build a generation and make it current. Nothing is left behind on failure and `current`
- * never points at an incomplete generation. */
+ * never points at an incomplete generation. Holds the cache lock shared throughout. */
 int cache_build(struct docker_client *docker, const struct cache_build_options *options,
                 char **generation_out, struct sw_error *err);
 
@@ -46,8 +48,22 @@ int cache_generation_root(const char *state_dir, const char *generation, char **
 int cache_verify(const char *state_dir, const char *generation, char **generation_out,
                  char **digest_out, struct sw_error *err);
 
+/* Take the cache lock, <state dir>/cache/lock (flock; the directory is created if needed),
+ * waiting as long as it takes. A generation is pinned against gc by the io.slipway.generation
+ * label of an agent container, but an agent only gets that container after it chose and seeded
+ * from its generation, and a build's directories are unpinned before its seeder exists and
+ * after it is gone. Whoever is in such a window holds the lock SHARED (agents starting, builds);
+ * cache_gc holds it EXCLUSIVE while it decides and removes. *fd_out (close-on-exec) holds the
+ * lock until cache_unlock. flock locks belong to the open file: never ask again on a second fd
+ * while holding one in the same process (an exclusive request would wait for itself). */
+int cache_lock(const char *state_dir, bool exclusive, int *fd_out, struct sw_error *err);
+
+/* Release a lock taken by cache_lock, if any (*fd >= 0), and set *fd to -1. */
+void cache_unlock(int *fd);
+
 /* Remove generations that are neither current nor pinned by an agent container of state_dir,
- * and leftovers of builds whose seeder is gone. *removed: a JSON array of what went. */
+ * and leftovers of builds whose seeder is gone. *removed: a JSON array of what went. Holds the
+ * cache lock exclusive: waits for agents being started and builds under way. */
 int cache_gc(struct docker_client *docker, const char *state_dir, json_t **removed,
              struct sw_error *err);
 

@@ -26,7 +26,8 @@ static void cache_usage(FILE *out)
                 "verify Recompute a generation's content digest (default: the current one) and\n"
                 "       compare it with its manifest; exit 1 if anything changed.\n"
                 "gc     Remove generations that are neither current nor used by an agent, and\n"
-                "       leftovers of interrupted builds.\n");
+                "       leftovers of interrupted builds. Waits for agents being started and\n"
+                "       builds in progress (STATE_DIR/cache/lock).\n");
 }
 
 /* On a terminal one line redrawn with a bar; otherwise (logs, CI) a plain line per step. */

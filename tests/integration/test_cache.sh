@@ -98,6 +98,75 @@ test_cache_verify_and_gc() {
     assert_contains "$msg" "$second CHANGED"
 }
 
+# Hold the cache lock as slipway would, with flock(1), in the background until release_lock:
+# hold_lock -s|-x LOCKFILE. Sets held_flag; the holder exits once the flag file is gone.
+hold_lock() {
+    command -v flock >/dev/null || fail "this test needs flock (util-linux)"
+    held_flag=$IT_DIR/lock-hold.$$
+    rm -f "$held_flag.held"
+    touch "$held_flag"
+    # A failed assertion ends the case's subshell: the holder must not outlive it.
+    trap 'rm -f "$held_flag"' EXIT
+    flock "$1" "$2" sh -c 'touch "$1.held"; while [ -e "$1" ]; do sleep 0.05; done' sh "$held_flag" \
+        >/dev/null 2>&1 &
+    holder_pid=$!
+    local tries=0
+    until [ -e "$held_flag.held" ]; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 100 ] || fail "flock did not get $2"
+        sleep 0.05
+    done
+}
+release_lock() {
+    rm -f "$held_flag"
+    wait "$holder_pid"
+    rm -f "$held_flag.held"
+}
+
+# gc against `run --cache OLD`: an agent holds <state>/cache/lock shared from choosing its
+# generation until its container (whose label pins it) exists; gc holds it exclusive while it
+# decides and removes. Each side is shown waiting for the other, played here by flock(1).
+test_cache_gc_serialized_with_run() {
+    local state=$IT_DIR/state-cache-lock first second lock pid out id waited
+    rm -rf "$state"
+    it_cache_images
+    first=$("$SLIPWAY" --state-dir "$state" cache build --image tiny:1 2>/dev/null)
+    second=$("$SLIPWAY" --state-dir "$state" cache build --image multi:1 2>/dev/null)
+    lock=$state/cache/lock
+    [ -f "$lock" ] || fail "no cache lock file after a build"
+
+    # gc holds the lock: a run of the old generation waits before it even resolves it.
+    hold_lock -x "$lock"
+    "$SLIPWAY" --state-dir "$state" run --cache "$first" --json >"$IT_DIR/lock-run.json" 2>"$IT_DIR/lock-run.err" &
+    pid=$!
+    sleep 1.5
+    kill -0 "$pid" 2>/dev/null || fail "run did not wait for the exclusive lock: $(cat "$IT_DIR/lock-run.err")"
+    assert_eq "$(docker ps -aq --filter "label=io.slipway.state-dir=$state")" "" "no container while gc holds the lock"
+    release_lock
+    wait "$pid"
+    out=$(cat "$IT_DIR/lock-run.json")
+    id=$(jq -r .id <<<"$out")
+    assert_eq "$(jq -r .generation <<<"$out")" "$first" "run seeded from the old generation"
+    # Now its container's label pins the old generation: gc keeps it.
+    assert_eq "$("$SLIPWAY" --state-dir "$state" cache gc)" "" "gc keeps a pinned generation"
+
+    # A starting agent holds the lock shared: gc waits and removes nothing meanwhile.
+    "$SLIPWAY" --state-dir "$state" rm "$id" >/dev/null
+    hold_lock -s "$lock"
+    "$SLIPWAY" --state-dir "$state" cache gc >"$IT_DIR/lock-gc.out" 2>&1 &
+    pid=$!
+    sleep 1.5
+    kill -0 "$pid" 2>/dev/null || fail "gc did not wait for the shared lock: $(cat "$IT_DIR/lock-gc.out")"
+    [ -d "$state/cache/generations/$first" ] || fail "gc removed a generation while the lock was held"
+    waited=$(date +%s.%N)
+    release_lock
+    wait "$pid"
+    it_log "gc finished $(echo "$(date +%s.%N) - $waited" | bc) s after the lock was released"
+    assert_eq "$(cat "$IT_DIR/lock-gc.out")" "removed generation $first"
+    assert_eq "$("$SLIPWAY" --state-dir "$state" cache ls --json | jq -r '.[].id')" "$second" "only current left"
+    assert_no_leaks "$state"
+}
+
 test_cache_bad_input() {
     local state=$IT_DIR/state-cache-bad gen
     rm -rf "$state"
@@ -170,5 +239,6 @@ test_cache_full_disk_and_overlay() {
 
 it_case "cache: build a generation, seeded agent, read-only, unchanged" test_cache_seeded_agent
 it_case "cache: verify detects changes, gc keeps pinned and current" test_cache_verify_and_gc
+it_case "cache: gc and run --cache OLD wait for each other (cache lock)" test_cache_gc_serialized_with_run
 it_case "cache: bad input leaves nothing behind" test_cache_bad_input
 it_case "cache: a full disk and an overlayfs state dir fail cleanly" test_cache_full_disk_and_overlay
