@@ -78,6 +78,7 @@ asan:
 bench: all
 	scripts/bench-run 10
 	scripts/bench-seed
+	scripts/bench-serve 10
 
 deps:
 	scripts/install-deps

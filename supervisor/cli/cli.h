@@ -28,5 +28,6 @@ int cmd_ps(const struct cli_context *ctx, int argc, char **argv);
 int cmd_rm(const struct cli_context *ctx, int argc, char **argv);
 int cmd_shell(const struct cli_context *ctx, int argc, char **argv);
 int cmd_cache(const struct cli_context *ctx, int argc, char **argv);
+int cmd_serve(const struct cli_context *ctx, int argc, char **argv);
 
 #endif

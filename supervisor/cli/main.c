@@ -25,6 +25,7 @@ static const struct verb verbs[] = {
         { "rm", cmd_rm, "destroy agents: container, volumes and data root" },
         { "shell", cmd_shell, "open an audited debug shell in an agent" },
         { "cache", cmd_cache, "build and list layer cache generations" },
+        { "serve", cmd_serve, "supervise one-shot Jenkins agents on demand" },
 };
 
 static void usage(FILE *out)

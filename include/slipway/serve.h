@@ -1,0 +1,30 @@
+/* slipway serve: demand-driven, one-shot Jenkins SSH agents on this host.
+ *
+ * One loop over a signalfd and the report pipes of worker processes, ticking every
+ * poll-interval-ms. Each tick reads Jenkins' computers and queue, moves every agent along
+ *
+ *   launching (worker: seed, create, start, ready) -> ready (node registered, SSH launcher
+ *   connecting) -> online -> busy (one build: marked offline so nothing else lands on it)
+ *   -> idle again -> retiring (node deleted) -> destroying (worker: container, data root)
+ *
+ * and starts agents for queued work within the host's and each template's capacity. A node is
+ * registered in Jenkins BEFORE its container starts, with the agent's own host key and port
+ * (known in advance): other supervisors see it at once and do not start agents for the same
+ * build, and a node this host finds unclaimed right after registering is withdrawn again.
+ * Agents that never come online (launch-timeout) or never get a build (idle-timeout) are
+ * retired; a template whose launches keep failing backs off exponentially (at most 5 min).
+ * Jenkins being down or failing only pauses the loop's Jenkins part, with back-off.
+ *
+ * At start it reconciles: running agents whose node still exists are adopted (a build running
+ * on one finishes), everything else of this host (containers, data roots, nodes) is removed.
+ * SIGTERM/SIGINT drain: no new agents, unused ones retired, running builds may finish until
+ * drain-timeout; a second signal retires everything at once. */
+#ifndef SLIPWAY_SERVE_H
+#define SLIPWAY_SERVE_H
+
+#include "slipway/config.h"
+#include "slipway/error.h"
+
+int serve_run(const struct config *config, struct sw_error *err);
+
+#endif

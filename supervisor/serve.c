@@ -1,0 +1,440 @@
+/* slipway serve: the loop, signals, Jenkins polling and provisioning. See
+ * include/slipway/serve.h; each agent's own state machine is in serve_agent.c. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "serve_internal.h"
+#include "slipway/cleanup.h"
+#include "slipway/demand.h"
+#include "slipway/log.h"
+
+double serve_now(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
+}
+
+long long serve_wall_ms(void)
+{
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- Jenkins reachability ------------------------------------------------------------- */
+
+void serve_jenkins_failed(struct server *server, const struct sw_error *err)
+{
+        server->jenkins_failures++;
+        double wait = 0.5;
+        for (int i = 1; i < server->jenkins_failures && wait < SERVE_JENKINS_BACKOFF_MAX_S; i++)
+                wait *= 2;
+        if (wait > SERVE_JENKINS_BACKOFF_MAX_S)
+                wait = SERVE_JENKINS_BACKOFF_MAX_S;
+        server->jenkins_retry_at = serve_now() + wait;
+        /* The first failure and then every tenth: a long outage must not flood the log. */
+        if (server->jenkins_failures == 1 || server->jenkins_failures % 10 == 0)
+                log_warning("jenkins unavailable (%d failures in a row, next try in %.1f s): %s",
+                            server->jenkins_failures, wait, err->message);
+}
+
+static void jenkins_succeeded(struct server *server)
+{
+        if (server->jenkins_failures > 0)
+                log_info("jenkins reachable again after %d failed requests", server->jenkins_failures);
+        server->jenkins_failures = 0;
+        server->jenkins_retry_at = 0;
+}
+
+static int fetch_jenkins(struct server *server, struct jenkins_computers *computers,
+                         struct jenkins_queue *queue)
+{
+        struct sw_error err = { 0 };
+        if (jenkins_computers_get(server->jenkins, computers, &err) < 0 ||
+            jenkins_queue_get(server->jenkins, queue, &err) < 0) {
+                jenkins_computers_release(computers);
+                serve_jenkins_failed(server, &err);
+                return -1;
+        }
+        jenkins_succeeded(server);
+        return 0;
+}
+
+/* --- provisioning ----------------------------------------------------------------------- */
+
+static int count_active(const struct server *server, const struct config_template *template)
+{
+        int n = 0;
+        for (const struct served *s = server->agents; s; s = s->next)
+                if (!template || s->template == template)
+                        n++;
+        return n;
+}
+
+static bool template_may_launch(struct server *server, size_t index)
+{
+        struct template_health *health = &server->health[index];
+        return health->next_attempt <= serve_now();
+}
+
+void serve_template_failed(struct server *server, const struct config_template *template,
+                           const char *why)
+{
+        size_t index = (size_t) (template - server->config->templates);
+        struct template_health *health = &server->health[index];
+        health->failures++;
+        health->launch_failures_total++;
+        double wait = SERVE_TEMPLATE_BACKOFF_MIN_S;
+        for (int i = 1; i < health->failures && wait < SERVE_TEMPLATE_BACKOFF_MAX_S; i++)
+                wait *= 2;
+        if (wait > SERVE_TEMPLATE_BACKOFF_MAX_S)
+                wait = SERVE_TEMPLATE_BACKOFF_MAX_S;
+        health->next_attempt = serve_now() + wait;
+        if (health->failures >= SERVE_TEMPLATE_FAILING_AFTER && !health->failing) {
+                health->failing = true;
+                log_error("template %s is failing: %d launches in a row failed, the last: %s; "
+                          "retrying every %.0f s at most", template->name, health->failures, why,
+                          SERVE_TEMPLATE_BACKOFF_MAX_S);
+        } else {
+                log_warning("template %s: launch failed (%d in a row), next launch in %.0f s: %s",
+                            template->name, health->failures, wait, why);
+        }
+}
+
+void serve_template_succeeded(struct server *server, const struct config_template *template)
+{
+        size_t index = (size_t) (template - server->config->templates);
+        struct template_health *health = &server->health[index];
+        if (health->failing)
+                log_info("template %s works again", template->name);
+        health->failures = 0;
+        health->failing = false;
+        health->next_attempt = 0;
+}
+
+/* Withdraw just-registered nodes that another host's earlier node will serve instead. */
+static void withdraw_unclaimed(struct server *server, struct served **fresh, size_t count)
+{
+        struct jenkins_computers computers = { 0 };
+        struct jenkins_queue queue = { 0 };
+        if (fetch_jenkins(server, &computers, &queue) < 0)
+                return; /* keep them: the launch timeout retires a surplus one */
+        _cleanup_free_ const char **names = calloc(count + 1, sizeof(char *));
+        _cleanup_free_ bool *unclaimed = calloc(count + 1, sizeof(bool));
+        if (names && unclaimed) {
+                for (size_t i = 0; i < count; i++)
+                        names[i] = fresh[i]->node;
+                demand_unclaimed(&queue, &computers, names, count, unclaimed);
+                for (size_t i = 0; i < count; i++) {
+                        if (!unclaimed[i])
+                                continue;
+                        log_info("agent=%s node %s withdrawn: an earlier node takes that build",
+                                 fresh[i]->id, fresh[i]->node);
+                        serve_agent_retire(server, fresh[i], "withdrawn");
+                        server->withdrawn_total++;
+                }
+        }
+        jenkins_computers_release(&computers);
+        jenkins_queue_release(&queue);
+}
+
+static void provision(struct server *server, const struct jenkins_computers *computers,
+                      const struct jenkins_queue *queue)
+{
+        const struct config *config = server->config;
+        size_t n = config->template_count;
+        _cleanup_free_ struct demand_template *templates = calloc(n, sizeof(*templates));
+        _cleanup_free_ int *launch = calloc(n, sizeof(int));
+        _cleanup_free_ struct served **fresh = NULL;
+        if (!templates || !launch)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                templates[i] = (struct demand_template){
+                        .name = config->templates[i].name,
+                        .labels = (const char *const *) server->template_atoms[i],
+                        .max_instances = config->templates[i].max_instances,
+                        .active = count_active(server, &config->templates[i]),
+                };
+                /* A template backing off takes no work now. */
+                if (!template_may_launch(server, i))
+                        templates[i].max_instances = 0;
+        }
+        struct demand_result result;
+        demand_plan(queue, computers, templates, n, config->host.capacity,
+                    count_active(server, NULL), launch, &result);
+        if (result.launch_total == 0)
+                return;
+        fresh = calloc((size_t) result.launch_total, sizeof(*fresh));
+        if (!fresh)
+                return;
+        size_t registered = 0;
+        for (size_t i = 0; i < n; i++) {
+                for (int k = 0; k < launch[i]; k++) {
+                        struct served *s = NULL;
+                        if (serve_agent_register(server, &config->templates[i], &s) == 0)
+                                fresh[registered++] = s;
+                }
+        }
+        if (registered > 0)
+                withdraw_unclaimed(server, fresh, registered);
+        for (size_t i = 0; i < registered; i++)
+                if (fresh[i]->state == SERVED_REGISTERED)
+                        serve_agent_launch(server, fresh[i]);
+}
+
+/* --- the loop ----------------------------------------------------------------------------- */
+
+static void tick(struct server *server)
+{
+        double now = serve_now();
+        if (server->jenkins_retry_at > now)
+                return;
+        struct jenkins_computers computers = { 0 };
+        struct jenkins_queue queue = { 0 };
+        if (fetch_jenkins(server, &computers, &queue) < 0)
+                return;
+        if (!server->reconciled) {
+                if (serve_reconcile(server, &computers) < 0) {
+                        jenkins_computers_release(&computers);
+                        jenkins_queue_release(&queue);
+                        return;
+                }
+                server->reconciled = true;
+        }
+        for (struct served *s = server->agents, *next; s; s = next) {
+                next = s->next;
+                serve_agent_observe(server, s, &computers);
+        }
+        if (!server->draining)
+                provision(server, &computers, &queue);
+        jenkins_computers_release(&computers);
+        jenkins_queue_release(&queue);
+}
+
+static void reap_children(struct server *server)
+{
+        for (;;) {
+                int status;
+                pid_t pid = waitpid(-1, &status, WNOHANG);
+                if (pid <= 0)
+                        return;
+                for (struct served *s = server->agents; s; s = s->next) {
+                        if (s->worker.pid == pid) {
+                                s->worker.status = status;
+                                s->worker.reaped = true;
+                        }
+                }
+        }
+}
+
+static void start_drain(struct server *server, int signo)
+{
+        double now = serve_now();
+        if (server->draining) {
+                log_warning("signal %d again: retiring every agent now", signo);
+                server->drain_deadline = now;
+                return;
+        }
+        server->draining = true;
+        server->drain_deadline = now + server->config->host.drain_timeout_s;
+        log_info("signal %d: draining (no new agents; running builds may finish for %d s)", signo,
+                 server->config->host.drain_timeout_s);
+}
+
+static int handle_signal(struct server *server)
+{
+        struct signalfd_siginfo info;
+        while (read(server->signal_fd, &info, sizeof(info)) == (ssize_t) sizeof(info)) {
+                switch (info.ssi_signo) {
+                case SIGCHLD:
+                        reap_children(server);
+                        break;
+                case SIGTERM:
+                case SIGINT:
+                        start_drain(server, (int) info.ssi_signo);
+                        break;
+                case SIGHUP:
+                        log_warning("SIGHUP: reloading the configuration needs a restart for now; "
+                                    "ignored");
+                        break;
+                default:
+                        break;
+                }
+        }
+        return 0;
+}
+
+static void finish_workers(struct server *server)
+{
+        for (struct served *s = server->agents, *next; s; s = next) {
+                next = s->next;
+                if (s->worker.pid == 0)
+                        continue;
+                worker_read(&s->worker);
+                if (s->worker.eof && s->worker.reaped)
+                        serve_agent_worker_done(server, s);
+        }
+}
+
+/* Between ticks: failed destroys retried, and the drain moved along. */
+static void step_agents(struct server *server)
+{
+        bool force = server->draining && serve_now() >= server->drain_deadline;
+        for (struct served *s = server->agents, *next; s; s = next) {
+                next = s->next;
+                serve_agent_drain(server, s, force);
+        }
+}
+
+static void release_server(struct server *server)
+{
+        while (server->agents) {
+                struct served *s = server->agents;
+                server->agents = s->next;
+                serve_agent_free(s);
+        }
+        for (size_t i = 0; server->template_atoms && i < server->config->template_count; i++)
+                sw_strvfreep(&server->template_atoms[i]);
+        free(server->template_atoms);
+        free(server->health);
+        if (server->signal_fd >= 0)
+                close(server->signal_fd);
+        jenkins_close(server->jenkins);
+        if (server->docker)
+                docker_close(server->docker);
+}
+
+static char **split_atoms(const char *labels)
+{
+        size_t n = 1;
+        for (const char *p = labels; *p; p++)
+                n += *p == ' ';
+        char **atoms = calloc(n + 1, sizeof(char *));
+        if (!atoms)
+                return NULL;
+        size_t k = 0;
+        for (const char *p = labels; *p;) {
+                while (*p == ' ')
+                        p++;
+                size_t len = strcspn(p, " ");
+                if (len > 0 && !(atoms[k++] = strndup(p, len))) {
+                        sw_strvfreep(&atoms);
+                        return NULL;
+                }
+                p += len;
+        }
+        return atoms;
+}
+
+static int open_server(struct server *server, const struct config *config, struct sw_error *err)
+{
+        server->config = config;
+        server->signal_fd = -1;
+        server->health = calloc(config->template_count, sizeof(*server->health));
+        server->template_atoms = calloc(config->template_count, sizeof(char **));
+        if (!server->health || !server->template_atoms)
+                return sw_error_set(err, ENOMEM, "serve");
+        for (size_t i = 0; i < config->template_count; i++)
+                if (!(server->template_atoms[i] = split_atoms(config->templates[i].labels)))
+                        return sw_error_set(err, ENOMEM, "serve");
+        struct jenkins_options options = {
+                .url = config->jenkins.url,
+                .user = config->jenkins.user,
+                .token = config->jenkins.token,
+                .password = config->jenkins.password,
+                .timeout_s = config->jenkins.timeout_s,
+        };
+        int r = jenkins_open(&server->jenkins, &options, err);
+        if (r < 0)
+                return r;
+        /* Checked once at start, so a wrong URL or token is a clear error, not a retry loop;
+         * later outages are retried with back-off. */
+        r = docker_open(&server->docker, config->host.docker_host, err);
+        if (r < 0)
+                return r;
+        r = jenkins_ping(server->jenkins, err);
+        if (r == -EACCES || r == -ENOENT || r == -EINVAL)
+                return r;
+        if (r < 0) {
+                log_warning("%s (will retry)", err->message);
+                sw_error_clear(err);
+        }
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGCHLD);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        /* Blocked for good: workers inherit the mask, so a SIGTERM to one stays pending and
+         * makes its agent_launch roll back (agent_stop_requested) instead of killing it. */
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return sw_error_errno(err, errno, "block signals");
+        server->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (server->signal_fd < 0)
+                return sw_error_errno(err, errno, "signalfd");
+        return 0;
+}
+
+int serve_run(const struct config *config, struct sw_error *err)
+{
+        struct server server = { 0 };
+        int r = open_server(&server, config, err);
+        if (r < 0) {
+                release_server(&server);
+                return r;
+        }
+        log_info("serving %zu template(s) for %s as %s, capacity %d, node prefix %s",
+                 config->template_count, config->jenkins.url, config->jenkins.user,
+                 config->host.capacity, config->jenkins.node_prefix);
+        double interval = config->jenkins.poll_interval_ms / 1000.0;
+        double next_tick = serve_now();
+        for (;;) {
+                finish_workers(&server);
+                double now = serve_now();
+                if (now >= next_tick) {
+                        tick(&server);
+                        next_tick = serve_now() + interval;
+                }
+                step_agents(&server);
+                if (server.draining && !server.agents)
+                        break;
+
+                struct pollfd fds[1 + SERVE_MAX_POLLED];
+                struct served *polled[1 + SERVE_MAX_POLLED];
+                nfds_t nfds = 0;
+                fds[nfds++] = (struct pollfd){ .fd = server.signal_fd, .events = POLLIN };
+                for (struct served *s = server.agents; s && nfds < ARRAY_SIZE(fds); s = s->next) {
+                        if (s->worker.fd >= 0) {
+                                polled[nfds] = s;
+                                fds[nfds++] = (struct pollfd){ .fd = s->worker.fd, .events = POLLIN };
+                        }
+                }
+                double wait = next_tick - serve_now();
+                int timeout = wait <= 0 ? 0 : (int) (wait * 1000) + 1;
+                if (server.draining && timeout > 200)
+                        timeout = 200; /* drain deadlines are checked between ticks too */
+                int n = poll(fds, nfds, timeout);
+                if (n < 0 && errno != EINTR) {
+                        r = sw_error_errno(err, errno, "poll");
+                        break;
+                }
+                if (n > 0 && (fds[0].revents & POLLIN))
+                        handle_signal(&server);
+                for (nfds_t i = 1; n > 0 && i < nfds; i++)
+                        if (fds[i].revents)
+                                worker_read(&polled[i]->worker);
+        }
+        if (r >= 0)
+                log_info("drained: every agent of this host is gone");
+        release_server(&server);
+        return r;
+}

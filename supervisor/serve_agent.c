@@ -1,0 +1,576 @@
+/* One served agent's life: register its node, launch it in a worker, follow its node in
+ * Jenkins (online, busy, idle again), retire and destroy it; and the start-up reconciliation.
+ * See include/slipway/serve.h. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serve_internal.h"
+#include "slipway/cleanup.h"
+#include "slipway/demand.h"
+#include "slipway/docker.h"
+#include "slipway/fsutil.h"
+#include "slipway/log.h"
+
+#define OFFLINE_MESSAGE_USED "slipway: one build per agent; removed when this build ends"
+#define OFFLINE_MESSAGE_IDLE "slipway: idle timeout; being removed"
+
+void serve_agent_free(struct served *s)
+{
+        if (!s)
+                return;
+        if (s->worker.pid > 0 && !s->worker.reaped)
+                kill(s->worker.pid, SIGTERM);
+        worker_release(&s->worker);
+        agent_free(s->agent);
+        free(s->node);
+        free(s->dir);
+        free(s->container_id);
+        free(s->retire_reason);
+        free(s);
+}
+
+static void serve_agent_freep(struct served **s)
+{
+        serve_agent_free(*s);
+}
+
+static void unlink_agent(struct server *server, struct served *s)
+{
+        for (struct served **p = &server->agents; *p; p = &(*p)->next) {
+                if (*p == s) {
+                        *p = s->next;
+                        break;
+                }
+        }
+        serve_agent_free(s);
+}
+
+static const char *agent_host(const struct config *config)
+{
+        return config->jenkins.agent_host ? config->jenkins.agent_host : config->host.bind_address;
+}
+
+static void agent_options_for(const struct server *server, const struct served *s,
+                              struct agent_options *options)
+{
+        const struct config *config = server->config;
+        const struct config_template *t = s->template;
+        const char *cache = t->cache;
+        *options = (struct agent_options){
+                .image = t->image,
+                .state_dir = config->host.state_dir,
+                .bind_address = config->host.bind_address,
+                .authorized_keys = config->jenkins.agent_public_key,
+                .ready_timeout_s = config->host.launch_timeout_s,
+                /* "current" resolves when the agent launches: a new generation serves the next
+                 * agents while running ones keep theirs. */
+                .generation = (!cache || strcmp(cache, "current") == 0) ? NULL : cache,
+                .seed_strategy = t->seed_strategy,
+                .ssh_port = s->agent ? s->agent->ssh_port : 0,
+                .node_name = s->node,
+                .template_name = t->name,
+                .nano_cpus = t->nano_cpus,
+                .memory_bytes = t->memory_bytes,
+                .pids_limit = t->pids_limit,
+        };
+}
+
+int serve_agent_register(struct server *server, const struct config_template *template,
+                         struct served **out)
+{
+        const struct config *config = server->config;
+        struct sw_error err = { 0 };
+        _cleanup_(serve_agent_freep) struct served *s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->worker.fd = -1;
+        s->template = template;
+        s->requested = serve_now();
+        struct agent_options options;
+        agent_options_for(server, s, &options);
+        int port = 0;
+        int r = agent_pick_port(config->host.bind_address, &port, &err);
+        options.ssh_port = port;
+        if (r >= 0)
+                r = agent_prepare(&options, &s->agent, &err);
+        if (r < 0) {
+                log_error("template %s: cannot prepare an agent: %s", template->name, err.message);
+                serve_template_failed(server, template, err.message);
+                return r;
+        }
+        memcpy(s->id, s->agent->id, sizeof(s->id));
+        s->dir = strdup(s->agent->dir);
+        _cleanup_free_ char *description = demand_node_description(
+                config->jenkins.node_prefix, template->name, s->id, serve_wall_ms());
+        if (!s->dir || !description || asprintf(&s->node, "%s-%s", config->jenkins.node_prefix, s->id) < 0) {
+                s->node = NULL;
+                (void) agent_destroy(NULL, NULL, s->agent->dir, &err);
+                return -ENOMEM;
+        }
+        struct jenkins_node_spec spec = {
+                .name = s->node,
+                .description = description,
+                .remote_fs = template->remote_fs,
+                .labels = template->labels,
+                .host = agent_host(config),
+                .port = port,
+                .credentials_id = config->jenkins.credentials_id,
+                .java_path = template->java_path,
+                .jvm_options = template->jvm_options,
+                .launch_timeout_s = SERVE_SSH_CONNECT_TIMEOUT_S,
+                .max_retries = config->host.launch_timeout_s / SERVE_SSH_RETRY_WAIT_S,
+                .retry_wait_s = SERVE_SSH_RETRY_WAIT_S,
+                .host_key = s->agent->host_public_key,
+        };
+        r = jenkins_node_create(server->jenkins, &spec, &err);
+        if (r < 0) {
+                struct sw_error ignored;
+                (void) agent_destroy(NULL, NULL, s->agent->dir, &ignored);
+                if (r == -EIO || r == -ECONNREFUSED || r == -ETIMEDOUT)
+                        serve_jenkins_failed(server, &err);
+                else
+                        log_error("agent=%s template %s: register node %s: %s", s->id,
+                                  template->name, s->node, err.message);
+                return r;
+        }
+        log_info("agent=%s node %s registered for template %s (ssh %s:%d)", s->id, s->node,
+                 template->name, spec.host, port);
+        s->state = SERVED_REGISTERED;
+        s->next = server->agents;
+        server->agents = s;
+        *out = TAKE_PTR(s);
+        return 0;
+}
+
+/* --- workers (child processes) ---------------------------------------------------------- */
+
+struct launch_job {
+        struct server *server;
+        struct served *served;
+};
+
+static int launch_job_run(void *arg, json_t **report, struct sw_error *err)
+{
+        struct launch_job *job = arg;
+        struct served *s = job->served;
+        struct agent_options options;
+        agent_options_for(job->server, s, &options);
+        struct docker_client *docker = NULL;
+        int r = docker_open(&docker, job->server->config->host.docker_host, err);
+        if (r < 0)
+                return r;
+        r = agent_launch(docker, s->agent, &options, err);
+        docker_close(docker);
+        if (r < 0)
+                return r;
+        *report = json_pack("{s:s, s:f, s:f, s:s?}", "container", s->agent->container_id,
+                            "ready_seconds", s->agent->ready_seconds, "seed_seconds",
+                            s->agent->seed_seconds, "generation", s->agent->generation);
+        return *report ? 0 : sw_error_set(err, ENOMEM, "report");
+}
+
+/* Remove every container of the agent (found by its label, so a launch that died half-way
+ * leaves nothing either) and its directory. */
+static int destroy_job_run(void *arg, json_t **report, struct sw_error *err)
+{
+        struct launch_job *job = arg;
+        struct served *s = job->served;
+        struct docker_client *docker = NULL;
+        int r = docker_open(&docker, job->server->config->host.docker_host, err);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *filter = NULL;
+        _cleanup_json_ json_t *containers = NULL;
+        if (asprintf(&filter, "%s=%s", AGENT_LABEL_ID, s->id) < 0)
+                r = sw_error_set(err, ENOMEM, "destroy");
+        if (r >= 0)
+                r = docker_container_list(docker, filter, true, &containers, err);
+        json_t *container;
+        size_t i;
+        json_array_foreach(containers, i, container) {
+                const char *id = json_string_value(json_object_get(container, "Id"));
+                const char *state_dir = json_string_value(json_object_get(
+                        json_object_get(container, "Labels"), AGENT_LABEL_STATE_DIR));
+                if (!id || !state_dir || strcmp(state_dir, job->server->config->host.state_dir) != 0)
+                        continue;
+                if (r >= 0)
+                        r = agent_destroy(docker, id, NULL, err);
+        }
+        if (r >= 0 && s->dir)
+                r = agent_destroy(docker, NULL, s->dir, err);
+        docker_close(docker);
+        (void) report;
+        return r;
+}
+
+static int start_worker(struct server *server, struct served *s, worker_job job)
+{
+        struct launch_job arg = { .server = server, .served = s };
+        struct sw_error err = { 0 };
+        worker_release(&s->worker);
+        int r = worker_start(&s->worker, job, &arg, &err);
+        if (r < 0)
+                log_error("agent=%s: %s", s->id, err.message);
+        return r;
+}
+
+void serve_agent_launch(struct server *server, struct served *s)
+{
+        if (start_worker(server, s, launch_job_run) < 0) {
+                serve_agent_retire(server, s, "cannot start a launch worker");
+                return;
+        }
+        s->state = SERVED_LAUNCHING;
+}
+
+static void start_destroy(struct server *server, struct served *s)
+{
+        s->state = SERVED_DESTROYING;
+        if (start_worker(server, s, destroy_job_run) < 0)
+                s->retry_at = serve_now() + SERVE_DESTROY_RETRY_S;
+}
+
+/* --- retiring ------------------------------------------------------------------------------ */
+
+static void advance_retiring(struct server *server, struct served *s)
+{
+        if (!s->node_gone) {
+                struct sw_error err = { 0 };
+                int r = jenkins_node_delete(server->jenkins, s->node, &err);
+                if (r < 0 && r != -ENOENT) {
+                        /* Kept until Jenkins answers: a node without its agent would take
+                         * builds it can never run. */
+                        if (r == -EIO || r == -ECONNREFUSED || r == -ETIMEDOUT)
+                                serve_jenkins_failed(server, &err);
+                        else
+                                log_error("agent=%s: delete node %s: %s", s->id, s->node, err.message);
+                        return;
+                }
+                s->node_gone = true;
+                log_info("agent=%s node %s deleted", s->id, s->node);
+        }
+        start_destroy(server, s);
+}
+
+void serve_agent_retire(struct server *server, struct served *s, const char *reason)
+{
+        if (!s->retire_reason) {
+                s->retire_reason = strdup(reason);
+                log_info("agent=%s retiring: %s", s->id, reason);
+        }
+        if (s->state == SERVED_LAUNCHING) {
+                /* Its worker rolls back at its next step (the signal stays pending there);
+                 * worker_done then carries on here. */
+                if (s->worker.pid > 0 && !s->worker.reaped)
+                        kill(s->worker.pid, SIGTERM);
+                return;
+        }
+        if (s->state == SERVED_DESTROYING)
+                return;
+        s->state = SERVED_RETIRING;
+        if (server->jenkins_retry_at <= serve_now())
+                advance_retiring(server, s);
+}
+
+void serve_agent_worker_done(struct server *server, struct served *s)
+{
+        _cleanup_json_ json_t *result = worker_result(&s->worker);
+        bool ok = json_is_true(json_object_get(result, "ok"));
+        const char *error = json_string_value(json_object_get(result, "error"));
+        pid_t pid = s->worker.pid;
+        worker_release(&s->worker);
+        if (s->state == SERVED_LAUNCHING) {
+                const char *container = json_string_value(json_object_get(result, "container"));
+                if (ok && container && !s->retire_reason) {
+                        s->container_id = strdup(container);
+                        s->state = SERVED_READY;
+                        agent_free(s->agent); /* keys were handed over */
+                        s->agent = NULL;
+                        log_info("agent=%s container %.12s ready in %.2f s (seeded %s in %.1f ms)",
+                                 s->id, container,
+                                 json_real_value(json_object_get(result, "ready_seconds")),
+                                 json_string_value(json_object_get(result, "generation"))
+                                         ? json_string_value(json_object_get(result, "generation"))
+                                         : "(cold)",
+                                 json_real_value(json_object_get(result, "seed_seconds")) * 1000);
+                        return;
+                }
+                if (!ok && !s->retire_reason) {
+                        log_error("agent=%s launch failed: %s", s->id, error ? error : "unknown");
+                        serve_template_failed(server, s->template, error ? error : "launch failed");
+                }
+                s->state = SERVED_RETIRING;
+                serve_agent_retire(server, s, ok ? "retired while launching" : "launch failed");
+                return;
+        }
+        if (s->state == SERVED_DESTROYING) {
+                if (ok) {
+                        log_info("agent=%s destroyed (%s)", s->id,
+                                 s->retire_reason ? s->retire_reason : "done");
+                        unlink_agent(server, s);
+                        return;
+                }
+                log_error("agent=%s destroy (worker %d) failed, retrying in %.0f s: %s", s->id,
+                          (int) pid, SERVE_DESTROY_RETRY_S, error ? error : "unknown");
+                s->retry_at = serve_now() + SERVE_DESTROY_RETRY_S;
+        }
+}
+
+/* --- following the node in Jenkins ----------------------------------------------------- */
+
+static void set_offline(struct server *server, struct served *s, const char *message)
+{
+        struct sw_error err = { 0 };
+        int r = jenkins_node_set_offline(server->jenkins, s->node, message, &err);
+        if (r < 0) {
+                log_warning("agent=%s: mark node %s offline: %s", s->id, s->node, err.message);
+                return; /* tried again next tick */
+        }
+        s->offline_set = true;
+}
+
+/* Whether Jenkins ran a build here: it creates <remoteFS>/workspace for the first one. The
+ * executor being busy is the main signal, but a build shorter than a poll interval is over
+ * before we look, and a second one could then land on this agent. */
+static bool build_ran(struct server *server, const struct served *s)
+{
+        if (!server->docker || !s->container_id)
+                return false;
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/workspace", s->template->remote_fs) < 0)
+                return false;
+        struct sw_error ignored;
+        return docker_archive_stat(server->docker, s->container_id, path, &ignored) == 0;
+}
+
+void serve_agent_observe(struct server *server, struct served *s,
+                         const struct jenkins_computers *computers)
+{
+        const struct config *config = server->config;
+        double now = serve_now();
+        if (s->state == SERVED_RETIRING) {
+                advance_retiring(server, s);
+                return;
+        }
+        if (s->state != SERVED_READY)
+                return;
+        const struct jenkins_computer *c = jenkins_computers_find(computers, s->node);
+        if (!c) {
+                s->node_gone = true;
+                serve_agent_retire(server, s, "its node was deleted in Jenkins");
+                return;
+        }
+        if (c->busy_executors > 0) {
+                if (s->online_at == 0) {
+                        s->online_at = now;
+                        serve_template_succeeded(server, s->template);
+                }
+                if (!s->used)
+                        log_info("agent=%s build started %.2f s after it was requested", s->id,
+                                 now - s->requested);
+                s->used = true;
+                s->idle_retiring = false;
+                if (!s->offline_set)
+                        set_offline(server, s, OFFLINE_MESSAGE_USED);
+                return;
+        }
+        if (s->used) {
+                serve_agent_retire(server, s, "its build finished");
+                return;
+        }
+        if (s->idle_retiring) {
+                char reason[64];
+                snprintf(reason, sizeof(reason), "no build within %d s", config->host.idle_timeout_s);
+                serve_agent_retire(server, s, reason);
+                return;
+        }
+        if (!c->offline && build_ran(server, s)) {
+                /* A build shorter than a poll interval: its workspace shows it. Offline first
+                 * (nothing else lands here); deleted on the next tick once idle. */
+                log_info("agent=%s ran a build between two polls (its workspace exists)", s->id);
+                s->used = true;
+                set_offline(server, s, OFFLINE_MESSAGE_USED);
+                return;
+        }
+        if (!c->offline) {
+                if (s->online_at == 0) {
+                        s->online_at = now;
+                        serve_template_succeeded(server, s->template);
+                        log_info("agent=%s online in Jenkins %.2f s after it was requested", s->id,
+                                 now - s->requested);
+                }
+                if (now - s->online_at > config->host.idle_timeout_s) {
+                        /* Offline first, delete on the next tick if still idle: a build Jenkins
+                         * assigns in between is not killed. */
+                        set_offline(server, s, OFFLINE_MESSAGE_IDLE);
+                        s->idle_retiring = s->offline_set;
+                }
+                return;
+        }
+        if (s->online_at != 0) {
+                serve_agent_retire(server, s, "its node went offline");
+                return;
+        }
+        if (now - s->requested > config->host.launch_timeout_s) {
+                char reason[96];
+                snprintf(reason, sizeof(reason), "not online in Jenkins after %d s (launch-timeout)",
+                         config->host.launch_timeout_s);
+                serve_template_failed(server, s->template, reason);
+                serve_agent_retire(server, s, reason);
+        }
+}
+
+void serve_agent_drain(struct server *server, struct served *s, bool force)
+{
+        if (s->state == SERVED_DESTROYING && s->worker.pid == 0 && serve_now() >= s->retry_at) {
+                start_destroy(server, s);
+                return;
+        }
+        if (!server->draining)
+                return;
+        switch (s->state) {
+        case SERVED_REGISTERED:
+        case SERVED_LAUNCHING:
+                serve_agent_retire(server, s, "draining");
+                break;
+        case SERVED_READY:
+                if (!s->used || force)
+                        serve_agent_retire(server, s, force ? "drain timeout" : "draining");
+                break;
+        case SERVED_RETIRING:
+                if (server->jenkins_retry_at <= serve_now())
+                        advance_retiring(server, s);
+                break;
+        case SERVED_DESTROYING:
+                break;
+        }
+}
+
+/* --- start-up reconciliation ------------------------------------------------------------ */
+
+static struct served *adopt(struct server *server, const char *id, const char *node,
+                            const char *container_id)
+{
+        struct served *s = calloc(1, sizeof(*s));
+        if (!s)
+                return NULL;
+        s->worker.fd = -1;
+        snprintf(s->id, sizeof(s->id), "%s", id);
+        s->node = strdup(node);
+        s->container_id = container_id ? strdup(container_id) : NULL;
+        if (asprintf(&s->dir, "%s/agents/%s", server->config->host.state_dir, id) < 0)
+                s->dir = NULL;
+        s->requested = serve_now();
+        if (!s->node || !s->dir) {
+                serve_agent_free(s);
+                return NULL;
+        }
+        s->next = server->agents;
+        server->agents = s;
+        return s;
+}
+
+static bool node_adopted(const struct server *server, const char *name)
+{
+        for (const struct served *s = server->agents; s; s = s->next)
+                if (strcmp(s->node, name) == 0)
+                        return true;
+        return false;
+}
+
+int serve_reconcile(struct server *server, const struct jenkins_computers *computers)
+{
+        const struct config *config = server->config;
+        struct sw_error err = { 0 };
+        struct docker_client *docker = NULL;
+        _cleanup_json_ json_t *agents = NULL;
+        int r = docker_open(&docker, config->host.docker_host, &err);
+        if (r >= 0)
+                r = agent_list(docker, config->host.state_dir, &agents, &err);
+        _cleanup_json_ json_t *containers = NULL;
+        _cleanup_free_ char *filter = NULL;
+        if (r >= 0 && asprintf(&filter, "%s=%s", AGENT_LABEL_STATE_DIR, config->host.state_dir) < 0)
+                r = sw_error_set(&err, ENOMEM, "reconcile");
+        if (r >= 0)
+                r = docker_container_list(docker, filter, true, &containers, &err);
+        if (r < 0) {
+                log_error("reconcile: %s", err.message);
+                docker_close(docker);
+                return r;
+        }
+        json_t *container;
+        size_t i;
+        json_array_foreach(containers, i, container) {
+                json_t *labels = json_object_get(container, "Labels");
+                const char *id = json_string_value(json_object_get(labels, AGENT_LABEL_ID));
+                const char *node = json_string_value(json_object_get(labels, AGENT_LABEL_NODE));
+                const char *template_name = json_string_value(json_object_get(labels, AGENT_LABEL_TEMPLATE));
+                const char *cid = json_string_value(json_object_get(container, "Id"));
+                const char *state = json_string_value(json_object_get(container, "State"));
+                if (!id || !node)
+                        continue; /* not a served agent (slipway run, cache builds) */
+                const struct jenkins_computer *c = jenkins_computers_find(computers, node);
+                const struct config_template *t = template_name ? config_template_find(config, template_name) : NULL;
+                struct served *s = adopt(server, id, node, cid);
+                if (!s)
+                        continue;
+                s->template = t ? t : &config->templates[0];
+                if (c && t && state && strcmp(state, "running") == 0) {
+                        s->state = SERVED_READY;
+                        s->used = c->busy_executors > 0 || c->temporarily_offline;
+                        s->offline_set = c->temporarily_offline;
+                        s->online_at = c->offline ? 0 : serve_now();
+                        log_info("agent=%s adopted (node %s, %s)", id, node,
+                                 s->used ? "build running" : c->offline ? "connecting" : "online");
+                } else {
+                        s->node_gone = !c;
+                        s->state = SERVED_RETIRING;
+                        log_info("agent=%s left by an earlier run: %s", id,
+                                 !c ? "its node is gone" : !t ? "its template is gone" : "not running");
+                        s->retire_reason = strdup("left by an earlier run");
+                }
+        }
+        /* Nodes of this host without an agent: a crash between registering and launching. */
+        for (size_t k = 0; k < computers->count; k++) {
+                const struct jenkins_computer *c = &computers->items[k];
+                char host[128];
+                long long created;
+                if (!demand_node_parse(c->description, host, sizeof(host), &created) ||
+                    strcmp(host, config->jenkins.node_prefix) != 0 || node_adopted(server, c->name))
+                        continue;
+                r = jenkins_node_delete(server->jenkins, c->name, &err);
+                if (r < 0 && r != -ENOENT) {
+                        log_error("reconcile: delete node %s: %s", c->name, err.message);
+                        docker_close(docker);
+                        return r;
+                }
+                log_info("reconcile: deleted node %s (no agent)", c->name);
+        }
+        /* Data roots without a container: a crash before the container existed. */
+        json_t *entry;
+        json_array_foreach(agents, i, entry) {
+                const char *state = json_string_value(json_object_get(entry, "state"));
+                const char *id = json_string_value(json_object_get(entry, "id"));
+                if (!state || !id || strcmp(state, "orphaned") != 0)
+                        continue;
+                _cleanup_free_ char *dir = NULL;
+                if (asprintf(&dir, "%s/agents/%s", config->host.state_dir, id) < 0)
+                        continue;
+                r = fs_remove_tree(dir);
+                if (r < 0)
+                        log_error("reconcile: remove %s: %s", dir, strerror(-r));
+                else
+                        log_info("reconcile: removed orphaned data root %s", dir);
+        }
+        docker_close(docker);
+        /* Retiring agents found above go on from the loop. */
+        for (struct served *s = server->agents, *next; s; s = next) {
+                next = s->next;
+                if (s->state == SERVED_RETIRING)
+                        advance_retiring(server, s);
+        }
+        return 0;
+}

@@ -1,0 +1,94 @@
+/* Shared between serve.c (the loop) and serve_agent.c (each agent's life); not public. */
+#ifndef SLIPWAY_SERVE_INTERNAL_H
+#define SLIPWAY_SERVE_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "slipway/agent.h"
+#include "slipway/config.h"
+#include "slipway/jenkins.h"
+#include "slipway/serve.h"
+#include "slipway/worker.h"
+
+#define SERVE_MAX_POLLED 1024
+#define SERVE_JENKINS_BACKOFF_MAX_S 30.0
+#define SERVE_TEMPLATE_BACKOFF_MIN_S 5.0
+#define SERVE_TEMPLATE_BACKOFF_MAX_S 300.0
+#define SERVE_TEMPLATE_FAILING_AFTER 3
+#define SERVE_DESTROY_RETRY_S 10.0
+/* SSHLauncher: seconds between connection attempts while the agent starts. The node exists
+ * before the container, so the first attempts are refused. */
+#define SERVE_SSH_RETRY_WAIT_S 1
+#define SERVE_SSH_CONNECT_TIMEOUT_S 60
+
+enum served_state {
+        SERVED_REGISTERED,  /* node created in Jenkins, no container yet */
+        SERVED_LAUNCHING,   /* a worker seeds, creates and starts it */
+        SERVED_READY,       /* running; Jenkins connects, then it waits for its build */
+        SERVED_RETIRING,    /* its node is to be deleted (retried while Jenkins fails) */
+        SERVED_DESTROYING,  /* a worker removes its container and data root */
+};
+
+struct served {
+        char id[2 * AGENT_ID_BYTES + 1];
+        char *node;
+        char *dir;
+        char *container_id;
+        const struct config_template *template;
+        struct agent *agent;   /* keys and port from agent_prepare, until launched */
+        enum served_state state;
+        double requested;      /* monotonic */
+        double online_at;      /* first seen online, 0 before */
+        bool used;             /* its one build started */
+        bool offline_set;      /* marked offline in Jenkins (takes no more builds) */
+        bool idle_retiring;    /* marked offline for the idle timeout; delete once still idle */
+        bool node_gone;        /* deleted in Jenkins (or never created) */
+        char *retire_reason;
+        double retry_at;       /* a failed destroy is retried from then */
+        struct worker worker;
+        struct served *next;
+};
+
+struct template_health {
+        int failures;          /* launches failed in a row */
+        bool failing;
+        double next_attempt;   /* monotonic: no launch before */
+        long launch_failures_total;
+};
+
+struct server {
+        const struct config *config;
+        struct jenkins_client *jenkins;
+        struct docker_client *docker; /* quick local checks only; blocking work is in workers */
+        struct served *agents;
+        char ***template_atoms;
+        struct template_health *health;
+        int signal_fd;
+        bool reconciled;
+        bool draining;
+        double drain_deadline;
+        int jenkins_failures;
+        double jenkins_retry_at;
+        long withdrawn_total;
+};
+
+double serve_now(void);
+long long serve_wall_ms(void);
+void serve_jenkins_failed(struct server *server, const struct sw_error *err);
+void serve_template_failed(struct server *server, const struct config_template *template,
+                           const char *why);
+void serve_template_succeeded(struct server *server, const struct config_template *template);
+
+/* serve_agent.c */
+int serve_agent_register(struct server *server, const struct config_template *template,
+                         struct served **out);
+void serve_agent_launch(struct server *server, struct served *s);
+void serve_agent_observe(struct server *server, struct served *s,
+                         const struct jenkins_computers *computers);
+void serve_agent_retire(struct server *server, struct served *s, const char *reason);
+void serve_agent_worker_done(struct server *server, struct served *s);
+void serve_agent_drain(struct server *server, struct served *s, bool force);
+void serve_agent_free(struct served *s);
+int serve_reconcile(struct server *server, const struct jenkins_computers *computers);
+
+#endif
