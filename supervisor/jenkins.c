@@ -457,6 +457,19 @@ static int node_path(struct jenkins_client *client, const char *name, const char
         return 0;
 }
 
+static int create_node(struct jenkins_client *client, const char *node_name, const char *json,
+                       struct sw_error *err)
+{
+        _cleanup_free_ char *name = escape(client, node_name);
+        _cleanup_free_ char *json_escaped = escape(client, json);
+        _cleanup_free_ char *form = NULL;
+        if (!name || !json_escaped ||
+            asprintf(&form, "name=%s&type=hudson.slaves.DumbSlave&json=%s", name, json_escaped) < 0)
+                return sw_error_set(err, ENOMEM, "jenkins create node %s", node_name);
+        _cleanup_response_ struct jenkins_response response = { 0 };
+        return jenkins_call(client, "POST", "/computer/doCreateItem", form, &response, err);
+}
+
 int jenkins_node_create(struct jenkins_client *client, const struct jenkins_node_spec *spec,
                         struct sw_error *err)
 {
@@ -465,14 +478,18 @@ int jenkins_node_create(struct jenkins_client *client, const struct jenkins_node
         _cleanup_free_ char *json = jenkins_node_json(spec, e);
         if (!json)
                 return -(e->code ? e->code : EINVAL);
-        _cleanup_free_ char *name = escape(client, spec->name);
-        _cleanup_free_ char *json_escaped = escape(client, json);
-        _cleanup_free_ char *form = NULL;
-        if (!name || !json_escaped ||
-            asprintf(&form, "name=%s&type=hudson.slaves.DumbSlave&json=%s", name, json_escaped) < 0)
-                return sw_error_set(err, ENOMEM, "jenkins create node %s", spec->name);
-        _cleanup_response_ struct jenkins_response response = { 0 };
-        return jenkins_call(client, "POST", "/computer/doCreateItem", form, &response, err);
+        return create_node(client, spec->name, json, err);
+}
+
+int jenkins_anchor_create(struct jenkins_client *client, const char *name,
+                          const char *description, struct sw_error *err)
+{
+        struct sw_error local = { 0 };
+        struct sw_error *e = err ? err : &local;
+        _cleanup_free_ char *json = jenkins_anchor_json(name, description, e);
+        if (!json)
+                return -(e->code ? e->code : EINVAL);
+        return create_node(client, name, json, err);
 }
 
 int jenkins_node_delete(struct jenkins_client *client, const char *name, struct sw_error *err)

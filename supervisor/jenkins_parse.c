@@ -294,6 +294,31 @@ char *jenkins_node_json(const struct jenkins_node_spec *spec, struct sw_error *e
         return text;
 }
 
+char *jenkins_anchor_json(const char *name, const char *description, struct sw_error *err)
+{
+        if (!jenkins_node_name_valid(name, err))
+                return NULL;
+        if (!text_ok(description, false, JENKINS_STRING_MAX)) {
+                sw_error_set(err, EINVAL, "node %s: description: not printable UTF-8 or too long", name);
+                return NULL;
+        }
+        _cleanup_json_ json_t *json = json_pack(
+                "{s:s, s:s, s:i, s:s, s:s, s:s, s:{s:s}, s:{s:s}, s:{s:s}}",
+                "name", name,
+                "nodeDescription", description ? description : "",
+                "numExecutors", 1,
+                "remoteFS", "/nonexistent",
+                "labelString", "",
+                "mode", "EXCLUSIVE",
+                "launcher", "$class", "hudson.slaves.JNLPLauncher",
+                "retentionStrategy", "$class", "hudson.slaves.RetentionStrategy$Always",
+                "nodeProperties", "stapler-class-bag", "true");
+        char *text = json ? json_dumps(json, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        if (!text)
+                sw_error_set(err, ENOMEM, "node %s: JSON", name);
+        return text;
+}
+
 /* ---- error texts ---- */
 
 /* Text accumulated with whitespace and control bytes collapsed to single spaces. */

@@ -191,6 +191,55 @@ static void provision(struct server *server, const struct jenkins_computers *com
                         serve_agent_launch(server, fresh[i]);
 }
 
+/* --- the anchor node -------------------------------------------------------------------- */
+
+/* Jenkins names the label a queued item waits for only while some agent node exists; with
+ * none, Pipeline items say "Waiting for next available executor" and export no label. When
+ * such an item is buildable, keep an anchor node (inbound launcher, no labels, EXCLUSIVE:
+ * it never connects and never takes a build) so the next poll shows the label. */
+static void ensure_anchor(struct server *server, const struct jenkins_computers *computers,
+                          const struct jenkins_queue *queue)
+{
+        if (jenkins_computers_find(computers, server->anchor)) {
+                server->anchor_made = true;
+                return;
+        }
+        server->anchor_made = false;
+        bool unlabelled = false;
+        for (size_t i = 0; i < queue->count && !unlabelled; i++) {
+                _cleanup_free_ char *label = demand_item_label(&queue->items[i]);
+                unlabelled = queue->items[i].buildable && !label;
+        }
+        if (!unlabelled)
+                return;
+        _cleanup_free_ char *description = NULL;
+        if (asprintf(&description, "slipway-anchor: host=%s (never runs builds: lets Jenkins name "
+                     "the label queued builds wait for)", server->config->jenkins.node_prefix) < 0)
+                return;
+        struct sw_error err = { 0 };
+        int r = jenkins_anchor_create(server->jenkins, server->anchor, description, &err);
+        if (r < 0 && r != -EEXIST) {
+                log_warning("create anchor node %s: %s", server->anchor, err.message);
+                return;
+        }
+        server->anchor_made = true;
+        log_info("anchor node %s created: a queued build names no label while Jenkins has no "
+                 "agent nodes", server->anchor);
+}
+
+static void remove_anchor(struct server *server)
+{
+        if (!server->anchor_made)
+                return;
+        struct sw_error err = { 0 };
+        int r = jenkins_node_delete(server->jenkins, server->anchor, &err);
+        if (r < 0 && r != -ENOENT)
+                log_warning("delete anchor node %s: %s", server->anchor, err.message);
+        else
+                log_info("anchor node %s deleted", server->anchor);
+        server->anchor_made = false;
+}
+
 /* --- the loop ----------------------------------------------------------------------------- */
 
 static void tick(struct server *server)
@@ -214,8 +263,10 @@ static void tick(struct server *server)
                 next = s->next;
                 serve_agent_observe(server, s, &computers);
         }
-        if (!server->draining)
+        if (!server->draining) {
+                ensure_anchor(server, &computers, &queue);
                 provision(server, &computers, &queue);
+        }
         jenkins_computers_release(&computers);
         jenkins_queue_release(&queue);
 }
@@ -306,6 +357,7 @@ static void release_server(struct server *server)
                 sw_strvfreep(&server->template_atoms[i]);
         free(server->template_atoms);
         free(server->health);
+        free(server->anchor);
         if (server->signal_fd >= 0)
                 close(server->signal_fd);
         jenkins_close(server->jenkins);
@@ -346,6 +398,10 @@ static int open_server(struct server *server, const struct config *config, struc
         for (size_t i = 0; i < config->template_count; i++)
                 if (!(server->template_atoms[i] = split_atoms(config->templates[i].labels)))
                         return sw_error_set(err, ENOMEM, "serve");
+        if (asprintf(&server->anchor, "%s-anchor", config->jenkins.node_prefix) < 0) {
+                server->anchor = NULL;
+                return sw_error_set(err, ENOMEM, "serve");
+        }
         struct jenkins_options options = {
                 .url = config->jenkins.url,
                 .user = config->jenkins.user,
@@ -433,8 +489,10 @@ int serve_run(const struct config *config, struct sw_error *err)
                         if (fds[i].revents)
                                 worker_read(&polled[i]->worker);
         }
-        if (r >= 0)
+        if (r >= 0) {
+                remove_anchor(&server);
                 log_info("drained: every agent of this host is gone");
+        }
         release_server(&server);
         return r;
 }

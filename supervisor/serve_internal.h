@@ -70,6 +70,8 @@ struct server {
         int jenkins_failures;
         double jenkins_retry_at;
         long withdrawn_total;
+        char *anchor;          /* name of this host's anchor node (see jenkins_anchor_create) */
+        bool anchor_made;      /* it exists in Jenkins, as far as we know */
 };
 
 double serve_now(void);

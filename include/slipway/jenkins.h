@@ -79,6 +79,14 @@ char *jenkins_node_json(const struct jenkins_node_spec *spec, struct sw_error *e
  * than the one we track). Also checked before a name goes into a URL path. */
 bool jenkins_node_name_valid(const char *name, struct sw_error *err);
 
+/* An anchor: a node nothing ever connects to (inbound launcher, no labels, EXCLUSIVE, so it
+ * never takes a build). Jenkins only names the label a queued item waits for while at least
+ * one agent node exists ("There are no nodes with the label ‘dind’"); with none, a Pipeline
+ * item only says "Waiting for next available executor" and exports no label at all. */
+char *jenkins_anchor_json(const char *name, const char *description, struct sw_error *err);
+int jenkins_anchor_create(struct jenkins_client *client, const char *name,
+                          const char *description, struct sw_error *err);
+
 /* POST /computer/doCreateItem (302 is success). -EEXIST when the name is taken. */
 int jenkins_node_create(struct jenkins_client *client, const struct jenkins_node_spec *spec,
                         struct sw_error *err);

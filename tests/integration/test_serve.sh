@@ -322,6 +322,43 @@ test_serve_bad_config() {
     [ ! -d "$IT_DIR/state-bad/agents" ] || [ -z "$(ls -A "$IT_DIR/state-bad/agents")" ] || fail "agents left"
 }
 
+# Pipeline node('dind') items export no label, and while Jenkins has no agent node at all
+# their `why` names none either: serve creates its anchor node so that Jenkins does.
+test_serve_pipeline_without_agents() {
+    local state=$IT_DIR/state-serve log=$IT_DIR/serve-pipeline.log conf=$IT_DIR/pipeline.conf
+    serve_case_setup "$state"
+    emu_start
+    trap 'emu_stop; [ -z "${SERVE_PID:-}" ] || kill -9 "$SERVE_PID" 2>/dev/null || true' EXIT
+    write_config "$conf" "$state" it-host 2
+    local i
+    for i in 1 2; do
+        jq -n --arg name "pipe$i" '{"name": $name, "label": "dind", "pipeline": true,
+            "steps": ["docker run --rm tiny:1 /bin/busybox echo pipeline-ok"]}' |
+            emu -X POST -H 'Content-Type: application/json' --data-binary @- "$EMU_CONTROL/builds" >/dev/null
+    done
+    sleep 0.5
+    assert_contains "$(curl -gsS -u "slipway:$EMU_TOKEN" "http://127.0.0.1:$EMU_PORT/queue/api/json?tree=items[why]")" \
+        "Waiting for next available executor" "no label named while Jenkins has no agents"
+    serve_start "$conf" "$log"
+    wait_builds 2 120 "$state" >/dev/null
+    assert_eq "$(emu "$EMU_CONTROL/builds" | jq '[.[] | select(.result == "SUCCESS")] | length')" 2 \
+        "pipeline builds ($(emu "$EMU_CONTROL/builds" | jq -c '[.[] | {name, state, reason}]'))"
+    assert_contains "$(cat "$log")" "anchor node it-host-anchor created"
+    wait_all_gone_but_anchor "$state"
+    serve_stop "$SERVE_PID" "$log"
+    assert_eq "$(emu "$EMU_CONTROL/stats" | jq .nodes_now)" 0 "the anchor is deleted on shutdown"
+    assert_no_leaks "$state"
+}
+
+wait_all_gone_but_anchor() {
+    local tries=0
+    until [ "$(emu "$EMU_CONTROL/stats" | jq .nodes_now)" -le 1 ] && [ "$(count_agents "$@")" = 0 ]; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 150 ] || fail "nodes or agents left: $(emu "$EMU_CONTROL/stats" | jq -c .)"
+        sleep 0.2
+    done
+}
+
 # A template whose launches fail (its image does not exist) backs off and is reported as
 # failing instead of being retried in a loop; nothing is left of the attempts.
 test_serve_failing_template() {
@@ -349,5 +386,6 @@ it_case "serve: 6 builds, capacity 3, one build per agent, nothing left" test_se
 it_case "serve: two supervisors, one Jenkins, no more agents than builds" test_serve_two_hosts
 it_case "serve: Jenkins 500, down and slow; retries, catches up, leaks nothing" test_serve_jenkins_faults
 it_case "serve: a wrong host key fails the launch (emulator verifies strictly)" test_serve_host_key_verification
+it_case "serve: Pipeline builds on a Jenkins without agents (anchor node)" test_serve_pipeline_without_agents
 it_case "serve: a failing template backs off and says so" test_serve_failing_template
 it_case "serve: bad config and wrong token are clear errors" test_serve_bad_config

@@ -184,6 +184,10 @@ DEFAULT_LAUNCH_TIMEOUT_SECONDS = DEFAULT_MAX_NUM_RETRIES * DEFAULT_RETRY_WAIT_TI
 MIN_JAVA_LEVEL = 17   # JavaProvider.getMinJavaLevel() on a current controller
 
 SSH_LAUNCHER = "hudson.plugins.sshslaves.SSHLauncher"
+# Inbound agents connect to Jenkins themselves: launching one does nothing on the controller's
+# side (hudson.slaves.JNLPLauncher.launch is a no-op), so such a node stays offline until an
+# agent dials in -- which never happens here.
+INBOUND_LAUNCHER = "hudson.slaves.JNLPLauncher"
 MANUAL_KEY_STRATEGY = "hudson.plugins.sshslaves.verifiers.ManuallyProvidedKeyVerificationStrategy"
 RETENTION_ALWAYS = "hudson.slaves.RetentionStrategy$Always"
 DUMB_SLAVE = "hudson.slaves.DumbSlave"
@@ -1254,6 +1258,9 @@ class Emulator:
 
     def start_launch(self, node):
         if node.deleted or node.connecting or node.channel is not None:
+            return
+        launcher = node.definition.get("launcher") or {}
+        if (launcher.get("$class") or launcher.get("stapler-class")) == INBOUND_LAUNCHER:
             return
         node.connecting = True
         node.offline_cause = None
@@ -2699,6 +2706,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not isinstance(launcher, dict):
             return self.strict("launcher is required (Jenkins would default to an inbound agent)")
         cls = launcher.get("$class") or launcher.get("stapler-class")
+        if cls == INBOUND_LAUNCHER:
+            return None
         if cls != SSH_LAUNCHER:
             return self.strict("only %s is emulated, got %r" % (SSH_LAUNCHER, cls))
         if not fix_empty_and_trim(launcher.get("host") if isinstance(launcher.get("host"), str) else None):
