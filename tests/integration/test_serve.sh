@@ -359,6 +359,34 @@ wait_all_gone_but_anchor() {
     done
 }
 
+# kill -9 of the supervisor during a build: the next one adopts the running agent, the build
+# completes, and the agent (and the node of a launch cut short) are cleaned up after.
+test_serve_crash_during_build() {
+    local state=$IT_DIR/state-serve log=$IT_DIR/serve-crash.log conf=$IT_DIR/crash.conf
+    serve_case_setup "$state"
+    emu_start
+    trap 'emu_stop; [ -z "${SERVE_PID:-}" ] || kill -9 "$SERVE_PID" 2>/dev/null || true' EXIT
+    write_config "$conf" "$state" it-host 2
+    serve_start "$conf" "$log"
+    queue_build survivor dind 'sleep 8; docker run --rm tiny:1 /bin/busybox echo survived'
+    local tries=0
+    until [ "$(emu "$EMU_CONTROL/builds" | jq -r '.[0].state')" = running ]; do
+        tries=$((tries + 1)); [ "$tries" -lt 300 ] || fail "the build did not start"; sleep 0.2
+    done
+    kill -9 "$SERVE_PID"
+    wait "$SERVE_PID" 2>/dev/null || true
+    # A half-made agent of the dead supervisor: a data root without a container.
+    mkdir -p "$state/agents/0123456789ab/data-root"
+    serve_start "$conf" "$IT_DIR/serve-crash2.log"
+    wait_builds 1 120 "$state" >/dev/null
+    assert_eq "$(emu "$EMU_CONTROL/builds" | jq -r '.[0].result')" SUCCESS "the build survived the crash"
+    assert_contains "$(cat "$IT_DIR/serve-crash2.log")" "adopted"
+    assert_contains "$(cat "$IT_DIR/serve-crash2.log")" "removed orphaned data root"
+    wait_all_gone "$state"
+    serve_stop "$SERVE_PID" "$IT_DIR/serve-crash2.log"
+    assert_no_leaks "$state"
+}
+
 # A template whose launches fail (its image does not exist) backs off and is reported as
 # failing instead of being retried in a loop; nothing is left of the attempts.
 test_serve_failing_template() {
@@ -387,5 +415,6 @@ it_case "serve: two supervisors, one Jenkins, no more agents than builds" test_s
 it_case "serve: Jenkins 500, down and slow; retries, catches up, leaks nothing" test_serve_jenkins_faults
 it_case "serve: a wrong host key fails the launch (emulator verifies strictly)" test_serve_host_key_verification
 it_case "serve: Pipeline builds on a Jenkins without agents (anchor node)" test_serve_pipeline_without_agents
+it_case "serve: kill -9 during a build; the restarted supervisor adopts it" test_serve_crash_during_build
 it_case "serve: a failing template backs off and says so" test_serve_failing_template
 it_case "serve: bad config and wrong token are clear errors" test_serve_bad_config
