@@ -13,6 +13,12 @@
 #define INIT_DOCKER_SOCKET "/run/docker.sock"
 #define INIT_DATA_ROOT "/var/lib/docker"
 #define INIT_AGENT_USER "jenkins"
+/* The daemons' logs, read by `slipway logs` (supervisor/agent_logs.c has the same names). */
+#define INIT_LOG_DIR "/var/log/slipway"
+#define INIT_CONTAINERD_LOG INIT_LOG_DIR "/containerd.log"
+#define INIT_DOCKERD_LOG INIT_LOG_DIR "/dockerd.log"
+#define INIT_SSHD_LOG INIT_LOG_DIR "/sshd.log"
+#define INIT_LOG_MAX_BYTES (1 << 20) /* then rotated to .log.1: at most 2 MiB per log */
 
 void init_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -22,15 +28,42 @@ int init_signals_setup(sigset_t *blocked, int *signal_fd, struct sw_error *err);
 pid_t init_spawn(const char *const *argv, const sigset_t *blocked, struct sw_error *err);
 /* Run argv to completion (reaping only it); returns its exit status or negative error. */
 int init_run(const char *const *argv, const sigset_t *blocked, struct sw_error *err);
+/* Logs (init_logs.c): init_spawn with stdout and stderr appended to log_path by a logger
+ * process that rotates it; timestamps prefixes each line with the UTC time. */
+pid_t init_spawn_logged(const char *const *argv, const sigset_t *blocked, const char *log_path,
+                        bool timestamps, struct sw_error *err);
+/* The last `lines` lines of a log on one line, joined by " / " (bounded); "" when none. */
+void init_log_tail(const char *path, int lines, char *out, size_t size);
 /* Exit-status convention for a wait status: code, or 128+signal. */
 int init_exit_status(int wait_status);
 
 /* cgroups (init_cgroups.c). */
 int init_cgroups_prepare(struct sw_error *err);
+/* /proc/sys writable for dockerd even without systempaths=unconfined (init_proc.c). */
+int init_proc_sys_writable(struct sw_error *err);
 
 /* SSH (init_ssh.c). */
+#define INIT_SERVICE_ARGS_MAX 64
+#define INIT_SSHD "/usr/sbin/sshd"
+struct init_service {
+        const char *argv[INIT_SERVICE_ARGS_MAX + 1];
+        int probe_port;           /* sshd's port, probed before the agent is ready; 0: none */
+        const char *keys_command; /* the AuthorizedKeysCommand an sshd command sets, or NULL */
+        const char *key_argument; /* a public key given as the command (jenkins/ssh-agent's way), or NULL */
+};
+/* What runs as the service: our sshd without a command, or when the command is a public key
+ * (then the authorized key) and perhaps more sshd arguments; for an sshd command (the Jenkins
+ * Docker plugin's) that sshd, kept in the foreground and logging to stderr; anything else as
+ * given. Points into command. */
+int init_service_plan(char **command, struct init_service *service, struct sw_error *err);
 int init_ssh_host_key(const sigset_t *blocked, struct sw_error *err);
-int init_ssh_authorized_keys(struct sw_error *err);
+/* Install user jenkins' keys from the service's key argument, the environment or a file;
+ * the service sshd's AuthorizedKeysCommand, if any, is only checked and reported. */
+int init_ssh_authorized_keys(const struct init_service *service, struct sw_error *err);
+
+/* Seeding (init_seed.c): with a cache generation mounted at SEED_MOUNT and an empty data
+ * root, seed it (layer-link, the supervisor's own code); without one, start cold. */
+int init_seed_data_root(struct sw_error *err);
 
 /* dockerd (init_dockerd.c). */
 int init_data_root_check(struct sw_error *err);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,8 +150,34 @@ static int prepare_v2(struct sw_error *err)
         return 0;
 }
 
+/* Whether this process sees cgroup paths below the root: it shares an outer cgroup
+ * namespace (Docker's default on cgroup v1 hosts is CgroupnsMode "host", and the Jenkins
+ * Docker plugin cannot ask for "private"). */
+static bool in_outer_cgroup_namespace(void)
+{
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+        char line[4096];
+        while (f && fgets(line, sizeof(line), f)) {
+                /* hierarchy-id:controllers:path */
+                char *path = strchr(line, ':');
+                path = path ? strchr(path + 1, ':') : NULL;
+                if (path && strcmp(path + 1, "/\n") != 0 && strcmp(path + 1, "/") != 0)
+                        return true;
+        }
+        return false;
+}
+
 int init_cgroups_prepare(struct sw_error *err)
 {
+        /* Fresh hierarchies mounted in an outer namespace would show the host's whole tree:
+         * the inner dockerd would then put builds beside the agent, outside its limits. A
+         * namespace of our own, rooted at the agent's cgroup, makes them show its subtree
+         * (what slipway gets by creating agents with CgroupnsMode "private"). */
+        if (in_outer_cgroup_namespace()) {
+                if (unshare(CLONE_NEWCGROUP) < 0)
+                        return sw_error_errno(err, errno, "unshare the cgroup namespace");
+                init_log("cgroup namespace: the container shares an outer one; now in its own");
+        }
         struct statfs sfs;
         if (statfs(CGROUP_ROOT, &sfs) < 0)
                 return sw_error_errno(err, errno, "statfs %s", CGROUP_ROOT);

@@ -71,7 +71,7 @@ pid_t init_containerd_start(const sigset_t *blocked, int timeout_s, struct sw_er
                 return sw_error_errno(err, errno, "write %s", CONTAINERD_CONFIG);
         unlink(CONTAINERD_SOCKET);
         static const char *const argv[] = { "/usr/bin/containerd", "--config", CONTAINERD_CONFIG, NULL };
-        pid_t pid = init_spawn(argv, blocked, err);
+        pid_t pid = init_spawn_logged(argv, blocked, INIT_CONTAINERD_LOG, false, err);
         if (pid < 0)
                 return pid;
         /* dockerd dials containerd with a 1 s back-off: when containerd is not listening yet it
@@ -112,7 +112,7 @@ pid_t init_dockerd_start(const sigset_t *blocked, struct sw_error *err)
         }
         argv[argc] = NULL;
         unlink(INIT_DOCKER_SOCKET); /* a stale socket from before a restart */
-        return init_spawn(argv, blocked, err);
+        return init_spawn_logged(argv, blocked, INIT_DOCKERD_LOG, false, err);
 }
 
 /* One HTTP/1.0 request to the inner daemon (the connection ends the response). Returns the
@@ -192,9 +192,16 @@ int init_dockerd_wait(pid_t dockerd, int timeout_s, struct sw_error *err)
         double deadline = now() + timeout_s;
         int status;
         while (!ping_docker()) {
-                if (exited(dockerd, &status))
-                        return sw_error_set(err, EIO, "dockerd exited during start-up with status %d",
-                                            init_exit_status(status));
+                if (exited(dockerd, &status)) {
+                        /* Its reason is in its own log now: give the gist in the error. The
+                         * pause lets the logger write what dockerd said last. */
+                        char last[512];
+                        struct timespec t = { 0, 200 * 1000 * 1000 };
+                        nanosleep(&t, NULL);
+                        init_log_tail(INIT_DOCKERD_LOG, 2, last, sizeof(last));
+                        return sw_error_set(err, EIO, "dockerd exited during start-up with status %d%s%s",
+                                            init_exit_status(status), last[0] ? ": " : "", last);
+                }
                 if (now() > deadline)
                         return sw_error_set(err, ETIMEDOUT, "dockerd did not answer on %s within %d s",
                                             INIT_DOCKER_SOCKET, timeout_s);

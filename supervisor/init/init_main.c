@@ -1,11 +1,13 @@
 /* slipway-init: PID 1 of an agent container.
  *
  * Prepares the container for a nested dockerd (writable cgroups, a data root that is not
- * overlayfs), installs SSH keys, starts dockerd and waits until it answers, starts the
- * service (sshd by default; the container's command when one is given, as the Jenkins Docker
- * plugin does), then writes /run/slipway/ready. As PID 1 it reaps every zombie, forwards
- * signals to the service, and on SIGTERM stops the service and dockerd inside the stop
- * timeout before killing whatever is left (catatonit, tini). */
+ * overlayfs), installs SSH keys, seeds an empty data root from a cache generation mounted
+ * at /var/lib/slipway-seed (when there is one), starts dockerd and waits until it answers,
+ * starts the service (sshd by default; the container's command when one is given, an sshd
+ * command such as the Jenkins Docker plugin's kept in the foreground), then writes
+ * /run/slipway/ready. As PID 1 it reaps every zombie, forwards signals to the service, and on
+ * SIGTERM stops the service and dockerd inside the stop timeout before killing whatever is
+ * left (catatonit, tini). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -25,7 +27,6 @@
 
 #define DEFAULT_STOP_TIMEOUT_S 8 /* below docker stop's default 10 s */
 #define DEFAULT_DOCKERD_TIMEOUT_S 60
-#define SSHD_PORT 22
 
 /* An inner dockerd that exits is started again (an operator may restart it on purpose), but
  * at most this often: a daemon that keeps dying leaves the agent useless, so it stops. */
@@ -38,7 +39,6 @@ struct init_state {
         pid_t containerd;
         pid_t dockerd;
         pid_t service;
-        bool default_service; /* our own sshd, whose port we can probe */
         double restarts[DOCKERD_RESTARTS_MAX];
         int restart_count;
 };
@@ -147,27 +147,20 @@ static __attribute__((noreturn)) void fail(struct init_state *s, const struct sw
         shutdown_and_exit(s, 1);
 }
 
-static int start_service(struct init_state *s, char **command, struct sw_error *err)
+static int start_service(struct init_state *s, const struct init_service *service, struct sw_error *err)
 {
-        static const char *const sshd[] = { "/usr/sbin/sshd", "-D", "-e", NULL };
-        const char *const *argv = sshd;
-        if (command && command[0] && strcmp(command[0], "--") == 0)
-                command++;
-        if (command && command[0]) {
-                argv = (const char *const *) command;
-                s->default_service = false;
-        } else {
-                s->default_service = true;
-        }
         /* sshd's privilege separation directory (also for sshd given as a command). */
         if (mkdir("/run/sshd", 0755) < 0 && errno != EEXIST)
                 return sw_error_errno(err, errno, "mkdir /run/sshd");
-        if (argv[0][0] != '/')
-                return sw_error_set(err, EINVAL, "command %s: give an absolute path", argv[0]);
-        s->service = init_spawn(argv, &s->blocked, err);
+        /* sshd's lines go to its own log (slipway logs --sshd, with a time on each: sshd -e
+         * gives none); another command's output stays in the container log. */
+        if (strcmp(service->argv[0], INIT_SSHD) == 0)
+                s->service = init_spawn_logged(service->argv, &s->blocked, INIT_SSHD_LOG, true, err);
+        else
+                s->service = init_spawn(service->argv, &s->blocked, err);
         if (s->service < 0)
                 return s->service;
-        init_log("started %s (pid %d)", argv[0], (int) s->service);
+        init_log("started %s (pid %d)", service->argv[0], (int) s->service);
         return 0;
 }
 
@@ -256,8 +249,11 @@ int main(int argc, char **argv)
         unlink(INIT_READY_FILE);
         unlink(INIT_FAILED_FILE);
 
-        if (init_cgroups_prepare(&err) < 0 || init_data_root_check(&err) < 0 ||
-            init_ssh_host_key(&s.blocked, &err) < 0 || init_ssh_authorized_keys(&err) < 0)
+        struct init_service service;
+        if (init_service_plan(argv + 1, &service, &err) < 0 || init_cgroups_prepare(&err) < 0 ||
+            init_proc_sys_writable(&err) < 0 || init_data_root_check(&err) < 0 ||
+            init_ssh_host_key(&s.blocked, &err) < 0 || init_ssh_authorized_keys(&service, &err) < 0 ||
+            init_seed_data_root(&err) < 0)
                 fail(&s, &err);
         int timeout = env_seconds("SLIPWAY_DOCKERD_TIMEOUT", DEFAULT_DOCKERD_TIMEOUT_S);
         s.containerd = init_containerd_start(&s.blocked, timeout, &err);
@@ -274,9 +270,9 @@ int main(int argc, char **argv)
                 fail(&s, &err);
         }
         init_log("dockerd ready after %.2f s", now() - started);
-        if (start_service(&s, argv + 1, &err) < 0)
+        if (start_service(&s, &service, &err) < 0)
                 fail(&s, &err);
-        if (s.default_service && init_wait_tcp(s.service, SSHD_PORT, timeout, &err) < 0)
+        if (service.probe_port && init_wait_tcp(s.service, service.probe_port, timeout, &err) < 0)
                 fail(&s, &err);
         write_marker(INIT_READY_FILE, "ready\n");
         init_log("ready after %.2f s", now() - started);

@@ -1,13 +1,22 @@
-/* SSH set-up in the agent: the host key and user jenkins' authorized keys.
+/* SSH set-up in the agent: the service sshd, the host key and user jenkins' authorized keys.
  *
  * The supervisor uploads the host key before start so it knows the public half in advance
  * (Jenkins gets that exact key: no trust on first use). Standalone (Docker plugin) agents get
- * a fresh key here. /etc/passwd is parsed by hand: a static binary must not use NSS. */
+ * a fresh key here. /etc/passwd is parsed by hand: a static binary must not use NSS.
+ *
+ * The Jenkins Docker plugin's SSH connector sets the container command to its own sshd
+ * invocation ("Inject SSH key": `/usr/sbin/sshd -D -p 22 -o
+ * AuthorizedKeysCommand=/root/authorized_key -o AuthorizedKeysCommandUser=root`, the script
+ * uploaded through the archive API before start; otherwise `/usr/sbin/sshd -D -p 22`).
+ * That sshd still reads our sshd_config (public keys only, user jenkins only, silent); its
+ * -o options win over it, and -D and -e are kept so that it stays the foreground service and
+ * logs to the container's stderr. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +26,95 @@
 #define HOST_KEY "/etc/ssh/ssh_host_ed25519_key"
 #define AUTHORIZED_KEYS_FILE INIT_RUN_DIR "/authorized_keys"
 #define MAX_KEYS 16384
+#define SSHD_DEFAULT_PORT 22
+
+static bool is_sshd(const char *path)
+{
+        const char *base = strrchr(path, '/');
+        return strcmp(base ? base + 1 : path, "sshd") == 0;
+}
+
+/* The value of an sshd -o option "Keyword=value" or "Keyword value" (keywords are
+ * case-insensitive), or NULL. */
+static const char *sshd_option_value(const char *option, const char *keyword)
+{
+        size_t len = strlen(keyword);
+        if (strncasecmp(option, keyword, len) != 0 || (option[len] != '=' && option[len] != ' ' &&
+                                                       option[len] != '\t'))
+                return NULL;
+        const char *value = option + len;
+        value += strspn(value, "= \t");
+        return *value ? value : NULL;
+}
+
+static bool keys_valid(const char *text);
+
+int init_service_plan(char **command, struct init_service *service, struct sw_error *err)
+{
+        memset(service, 0, sizeof(*service));
+        if (command && command[0] && strcmp(command[0], "--") == 0)
+                command++;
+        size_t given = 0;
+        while (command && command[given])
+                given++;
+        if (given + 3 > INIT_SERVICE_ARGS_MAX)
+                return sw_error_set(err, E2BIG, "command %s: more than %d arguments", command[0],
+                                    INIT_SERVICE_ARGS_MAX - 3);
+        /* No command: our sshd. A public key as the first argument is the jenkins/ssh-agent
+         * image's convention (the Docker plugin's "Inject SSH key as container argument"): our
+         * sshd with that key, any further arguments going to sshd. */
+        const char *program = INIT_SSHD;
+        char **args = command ? command + 1 : NULL;
+        size_t nargs = given ? given - 1 : 0;
+        if (given && command[0][0] != '/' && keys_valid(command[0]))
+                service->key_argument = command[0];
+        else if (given)
+                program = command[0];
+        if (program[0] != '/')
+                return sw_error_set(err, EINVAL, "command %.64s: give an absolute path", program);
+        size_t argc = 0;
+        service->argv[argc++] = program;
+        if (!is_sshd(program)) {
+                for (size_t i = 0; i < nargs; i++)
+                        service->argv[argc++] = args[i];
+                return 0;
+        }
+        /* Without -D sshd daemonizes: its parent's exit would look like the service ending. */
+        bool foreground = false, to_stderr = false;
+        for (size_t i = 0; i < nargs; i++) {
+                foreground = foreground || strcmp(args[i], "-D") == 0;
+                to_stderr = to_stderr || strcmp(args[i], "-e") == 0;
+        }
+        if (!foreground)
+                service->argv[argc++] = "-D";
+        if (!to_stderr)
+                service->argv[argc++] = "-e";
+        service->probe_port = SSHD_DEFAULT_PORT;
+        bool port_given = false;
+        for (size_t i = 0; i < nargs; i++) {
+                const char *arg = args[i];
+                service->argv[argc++] = arg;
+                const char *value = NULL;
+                if (strncmp(arg, "-p", 2) == 0 || strncmp(arg, "-o", 2) == 0) {
+                        value = arg[2] ? arg + 2 : args[i + 1];
+                        if (!arg[2] && value)
+                                service->argv[argc++] = args[++i];
+                }
+                if (!value)
+                        continue;
+                if (arg[1] == 'p' && !port_given) {
+                        char *end;
+                        long port = strtol(value, &end, 10);
+                        if (*end || port <= 0 || port > 65535)
+                                return sw_error_set(err, EINVAL, "sshd command: bad port \"%.16s\"", value);
+                        service->probe_port = (int) port;
+                        port_given = true;
+                } else if (arg[1] == 'o' && sshd_option_value(value, "AuthorizedKeysCommand")) {
+                        service->keys_command = sshd_option_value(value, "AuthorizedKeysCommand");
+                }
+        }
+        return 0;
+}
 
 int init_ssh_host_key(const sigset_t *blocked, struct sw_error *err)
 {
@@ -118,11 +216,58 @@ static int read_keys_file(char **out)
         return 0;
 }
 
-int init_ssh_authorized_keys(struct sw_error *err)
+/* The Docker plugin's AuthorizedKeysCommand script answers for exactly one user, the
+ * template's "user" setting (default root), with `[ "$1" = "USER" ] && echo 'KEY'|| :`.
+ * Our sshd lets only jenkins in: say so when the template names someone else. sshd itself
+ * refuses a command that is not root's or that others may write ("Unsafe
+ * AuthorizedKeysCommand"), but only at login time: say that here too. */
+static void check_keys_command(const char *keys_command)
 {
-        /* The environment variables of the jenkins/ssh-agent image, then a file. */
-        const char *source = "JENKINS_AGENT_SSH_PUBKEY";
-        const char *value = getenv(source);
+        char path[256];
+        snprintf(path, sizeof(path), "%.*s", (int) strcspn(keys_command, " \t"), keys_command);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                init_log("sshd's AuthorizedKeysCommand %s: %s (was the key injected before start?)", path,
+                         strerror(errno));
+                return;
+        }
+        if (st.st_uid != 0 || (st.st_mode & 022) || !(st.st_mode & 0100))
+                init_log("sshd's AuthorizedKeysCommand %s must be root's, executable and not writable by "
+                         "others (it is uid %u, mode %04o): sshd will refuse it", path,
+                         (unsigned) st.st_uid, (unsigned) (st.st_mode & 07777));
+        char script[MAX_KEYS + 1];
+        ssize_t n = read(fd, script, MAX_KEYS);
+        script[n > 0 ? n : 0] = '\0';
+        static const char marker[] = "[ \"$1\" = \"";
+        const char *user = strstr(script, marker);
+        if (!user) {
+                init_log("authorized keys for %s: from sshd's AuthorizedKeysCommand %s", INIT_AGENT_USER, path);
+                return;
+        }
+        user += strlen(marker);
+        int len = (int) strcspn(user, "\"\n");
+        if (len == (int) strlen(INIT_AGENT_USER) && strncmp(user, INIT_AGENT_USER, (size_t) len) == 0)
+                init_log("authorized keys for %s: from the Jenkins Docker plugin's %s", INIT_AGENT_USER, path);
+        else
+                init_log("%s answers for user \"%.*s\", but only %s may log in here: set the Docker "
+                         "template's SSH user to %s", path, len > 64 ? 64 : len, user, INIT_AGENT_USER,
+                         INIT_AGENT_USER);
+}
+
+int init_ssh_authorized_keys(const struct init_service *service, struct sw_error *err)
+{
+        const char *keys_command = service->keys_command;
+        if (keys_command)
+                check_keys_command(keys_command);
+        /* As the jenkins/ssh-agent image: a key given as the command, the environment
+         * variables, then a file. */
+        const char *source = "the container's command (a public key)";
+        const char *value = service->key_argument;
+        if (!value) {
+                source = "JENKINS_AGENT_SSH_PUBKEY";
+                value = getenv(source);
+        }
         if (!value || !*value) {
                 source = "JENKINS_SLAVE_SSH_PUBKEY";
                 value = getenv(source);
@@ -132,8 +277,9 @@ int init_ssh_authorized_keys(struct sw_error *err)
                 source = AUTHORIZED_KEYS_FILE;
                 int r = read_keys_file(&from_file);
                 if (r == -ENOENT) {
-                        init_log("no authorized key given (JENKINS_AGENT_SSH_PUBKEY, "
-                                 "JENKINS_SLAVE_SSH_PUBKEY or %s)", AUTHORIZED_KEYS_FILE);
+                        if (!keys_command)
+                                init_log("no authorized key given (JENKINS_AGENT_SSH_PUBKEY, "
+                                         "JENKINS_SLAVE_SSH_PUBKEY or %s)", AUTHORIZED_KEYS_FILE);
                         return 0;
                 }
                 if (r < 0)
