@@ -290,7 +290,12 @@ static void agent_last_log_line(struct docker_client *docker, const char *contai
         while (end > logs && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
                 *--end = '\0';
         char *line = strrchr(logs, '\n');
-        snprintf(out, size, "%s", line ? line + 1 : logs);
+        line = line ? line + 1 : logs;
+        /* The init's reason comes before its "stopped (exit 1)": the last fatal line wins. */
+        for (char *fatal = strstr(logs, "slipway-init: fatal: "); fatal;
+             fatal = strstr(fatal + 1, "slipway-init: fatal: "))
+                line = fatal;
+        snprintf(out, size, "%.*s", (int) strcspn(line, "\n"), line);
 }
 
 bool agent_stop_requested(void)

@@ -519,6 +519,22 @@ int docker_archive_stat(struct docker_client *client, const char *id, const char
         return docker_call(client, &request, ok_200, &response, err);
 }
 
+int docker_archive_get(struct docker_client *client, const char *id, const char *path,
+                       char **tar, size_t *tar_len, struct sw_error *err)
+{
+        _cleanup_free_ char *request_path = archive_path(client, id, path);
+        if (!request_path)
+                return sw_error_set(err, ENOMEM, "docker request");
+        struct docker_request request = { .method = "GET", .path = request_path };
+        struct docker_response response;
+        int r = docker_call(client, &request, ok_200, &response, err);
+        if (r < 0)
+                return r;
+        *tar = TAKE_PTR(response.body);
+        *tar_len = response.len;
+        return 0;
+}
+
 int docker_image_inspect(struct docker_client *client, const char *name, json_t **out,
                          struct sw_error *err)
 {

@@ -1,4 +1,5 @@
-/* Exec in containers: create, attach (a hijacked connection), resize, inspect.
+/* Exec in containers: create, attach (a hijacked connection), resize, inspect; and the
+ * other raw stream, a followed container log.
  *
  * Attaching cannot go through libcurl's request/response model: after the daemon answers
  * "101 UPGRADED" the connection becomes a raw two-way stream. So the request is written by
@@ -150,6 +151,46 @@ int docker_exec_attach(struct docker_client *client, const char *exec_id, bool t
                                     "docker %s: POST /exec/%s/start: %d %s", client->host, exec_id,
                                     status, message);
         }
+        *fd_out = TAKE_FD(fd);
+        return 0;
+}
+
+int docker_container_logs_follow(struct docker_client *client, const char *id, int tail,
+                                 int *fd_out, struct sw_error *err)
+{
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return sw_error_errno(err, errno, "docker %s: follow logs: socket", client->host);
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        if (strlen(client->socket_path) >= sizeof(addr.sun_path))
+                return sw_error_set(err, ENAMETOOLONG, "docker %s: socket path too long", client->host);
+        strcpy(addr.sun_path, client->socket_path);
+        if (connect(fd, (struct sockaddr *) &addr, sizeof(addr)) < 0)
+                return sw_error_errno(err, errno, "docker %s: cannot connect", client->host);
+        /* HTTP/1.0: the body is the raw stream up to the end of the connection, never chunked
+         * (libcurl would hold it to its bounded buffer; this stream has no end). */
+        _cleanup_free_ char *escaped = docker_escape(client, id);
+        _cleanup_free_ char *request = NULL;
+        if (!escaped ||
+            asprintf(&request,
+                     "GET /v%s/containers/%s/logs?follow=1&stdout=1&stderr=1&tail=%d HTTP/1.0\r\n"
+                     "Host: docker\r\n\r\n",
+                     client->api_version, escaped, tail < 0 ? -1 : tail) < 0)
+                return sw_error_set(err, ENOMEM, "follow logs");
+        int r = fs_write_all(fd, request, strlen(request));
+        if (r < 0)
+                return sw_error_errno(err, -r, "docker %s: follow logs: write", client->host);
+        char head[ATTACH_HEAD_MAX];
+        size_t head_len = 0;
+        r = read_head(fd, head, sizeof(head), &head_len);
+        if (r < 0)
+                return sw_error_errno(err, -r, "docker %s: follow logs: read response", client->host);
+        int status = 0;
+        if (sscanf(head, "HTTP/1.%*d %d", &status) != 1)
+                return sw_error_set(err, EPROTO, "docker %s: follow logs: malformed response", client->host);
+        if (status != 200)
+                return sw_error_set(err, status == 404 ? ENOENT : EIO,
+                                    "docker %s: GET /containers/%s/logs: %d", client->host, id, status);
         *fd_out = TAKE_FD(fd);
         return 0;
 }

@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "slipway/cleanup.h"
 #include "slipway/fsutil.h"
 #include "slipway/sshkey.h"
@@ -143,5 +145,37 @@ int sshkey_read_public(const char *path, char **out, struct sw_error *err)
         if (!sshkey_public_valid(text, err))
                 return sw_error_prefix(err, "public key %s", path);
         *out = TAKE_PTR(text);
+        return 0;
+}
+
+int sshkey_fingerprint(const char *public_key, char *out, size_t size)
+{
+        const char *p = public_key + strspn(public_key, " \t");
+        p += strcspn(p, " \t"); /* the type */
+        p += strspn(p, " \t");
+        size_t blob_len = strcspn(p, " \t\r\n");
+        /* An ed25519 key's blob is 51 bytes (68 in base64); RSA keys reach a few KiB. */
+        if (blob_len == 0 || blob_len % 4 != 0 || blob_len > 16384 || size < SSHKEY_FINGERPRINT_MAX)
+                return -EINVAL;
+        for (size_t i = 0; i < blob_len; i++)
+                if (!base64_char(p[i]) || (p[i] == '=' && i < blob_len - 2))
+                        return -EINVAL;
+        _cleanup_free_ unsigned char *blob = malloc(blob_len / 4 * 3 + 1);
+        if (!blob)
+                return -ENOMEM;
+        int decoded = EVP_DecodeBlock(blob, (const unsigned char *) p, (int) blob_len);
+        if (decoded < 0)
+                return -EINVAL;
+        /* EVP_DecodeBlock counts the padding as zero bytes. */
+        decoded -= (p[blob_len - 1] == '=') + (p[blob_len - 2] == '=');
+        unsigned char hash[EVP_MAX_MD_SIZE];
+        unsigned hash_len = 0;
+        if (EVP_Digest(blob, (size_t) decoded, hash, &hash_len, EVP_sha256(), NULL) != 1)
+                return -EIO;
+        unsigned char encoded[64];
+        int encoded_len = EVP_EncodeBlock(encoded, hash, (int) hash_len);
+        while (encoded_len > 0 && encoded[encoded_len - 1] == '=')
+                encoded_len--;
+        snprintf(out, size, "SHA256:%.*s", encoded_len, (const char *) encoded);
         return 0;
 }

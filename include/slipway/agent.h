@@ -101,6 +101,15 @@ int agent_list(struct docker_client *docker, const char *state_dir, json_t **out
 int agent_find(struct docker_client *docker, const char *state_dir, const char *ref,
                char **agent_id, char **container_id, struct sw_error *err);
 
+/* Everything known of one agent (found as agent_find does) as a JSON object: what
+ * agent_list gives, plus, from its container, created_at, started_at, finished_at, exit_code,
+ * pid, image_id, hostname, labels (all, io.slipway.* too), node and template (served agents),
+ * limits {cpus, memory_bytes, pids_limit} (null: unlimited), binds and dockerd_args; and from
+ * its directory: directory, data_root {path, bytes (disk usage, symlinks not followed)},
+ * host_key, host_key_fingerprint, known_hosts, client_key and ssh_command. */
+int agent_inspect(struct docker_client *docker, const char *state_dir, const char *ref,
+                  json_t **out, struct sw_error *err);
+
 /* Stop and remove the container (with its volumes), then its data root and files. Already
  * gone is success. */
 int agent_remove(struct docker_client *docker, const char *state_dir, const char *ref,

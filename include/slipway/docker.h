@@ -53,6 +53,11 @@ int docker_container_list(struct docker_client *client, const char *label, bool 
 /* The last `tail` lines of the container's stdout+stderr, demultiplexed, as one string. */
 int docker_container_logs(struct docker_client *client, const char *id, int tail, char **out,
                           struct sw_error *err);
+/* Follow the container's log (GET .../logs?follow=1 on a connection of its own) from its
+ * last `tail` lines (all when negative): a close-on-exec socket carrying Docker's
+ * multiplexed frames (see docker_stream_demux) until the container stops. */
+int docker_container_logs_follow(struct docker_client *client, const char *id, int tail,
+                                 int *fd_out, struct sw_error *err);
 
 /* PUT a tar archive to be extracted at path (a directory) in the container. */
 int docker_archive_put(struct docker_client *client, const char *id, const char *path,
@@ -60,6 +65,11 @@ int docker_archive_put(struct docker_client *client, const char *id, const char 
 /* HEAD the archive endpoint: 0 when path exists in the container, -ENOENT when not. */
 int docker_archive_stat(struct docker_client *client, const char *id, const char *path,
                         struct sw_error *err);
+
+/* GET a tar archive of path (a file or a directory) from the container, running or stopped;
+ * bounded by DOCKER_MAX_RESPONSE. -ENOENT when path does not exist. */
+int docker_archive_get(struct docker_client *client, const char *id, const char *path,
+                       char **tar, size_t *tar_len, struct sw_error *err);
 
 /* GET /images/get: stream `docker save` of names (NULL-terminated) into fd. Not size-capped
  * (it is not parsed; the disk bounds it); timeout_s bounds the whole transfer. */

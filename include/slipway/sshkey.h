@@ -5,6 +5,7 @@
 #define SLIPWAY_SSHKEY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "slipway/error.h"
 
@@ -19,5 +20,11 @@ bool sshkey_public_valid(const char *text, struct sw_error *err);
 
 /* Read and validate a public key file (bounded). *out is the file's text. */
 int sshkey_read_public(const char *path, char **out, struct sw_error *err);
+
+/* The SHA-256 fingerprint of the first key of public_key ("TYPE BASE64 [comment]") as
+ * ssh-keygen -l prints it: "SHA256:" and unpadded base64. out needs 51 bytes
+ * (SSHKEY_FINGERPRINT_MAX). Returns 0, or -EINVAL when the key data is not base64. */
+#define SSHKEY_FINGERPRINT_MAX 51
+int sshkey_fingerprint(const char *public_key, char *out, size_t size);
 
 #endif

@@ -16,8 +16,8 @@ static void cache_usage(FILE *out)
         fprintf(out,
                 "Usage: slipway cache build [--image REF]... [--tar FILE]... [--agent-image IMG]\n"
                 "       slipway cache ls [--json]\n"
-                "       slipway cache verify [GENERATION]\n"
-                "       slipway cache gc\n\n"
+                "       slipway cache verify [--json] [GENERATION]\n"
+                "       slipway cache gc [--json]\n\n"
                 "build  Build a new cache generation holding the given images (from the Docker\n"
                 "       daemon slipway talks to, or `docker save` archives), with the agents' own\n"
                 "       dockerd, and make it current. Existing generations are never touched;\n"
@@ -27,7 +27,44 @@ static void cache_usage(FILE *out)
                 "       compare it with its manifest; exit 1 if anything changed.\n"
                 "gc     Remove generations that are neither current nor used by an agent, and\n"
                 "       leftovers of interrupted builds. Waits for agents being started and\n"
-                "       builds in progress (STATE_DIR/cache/lock).\n");
+                "       builds in progress (STATE_DIR/cache/lock).\n\n"
+                "Options:\n"
+                "  -i, --image REF          build: an image of the Docker daemon (repeatable)\n"
+                "  -t, --tar FILE           build: a `docker save` archive (repeatable)\n"
+                "  -a, --agent-image IMG    build: the agent image (default %s)\n"
+                "      --json               ls, verify, gc: print JSON\n"
+                "  -h, --help               show this help\n",
+                AGENT_DEFAULT_IMAGE);
+}
+
+/* ls, verify and gc take --json and --help only. Returns -1 to go on, else an exit code. */
+static int cache_plain_options(const char *verb, int argc, char **argv, bool *json)
+{
+        static const struct option options[] = {
+                { "json", no_argument, NULL, 'j' },
+                { "help", no_argument, NULL, 'h' },
+                { NULL, 0, NULL, 0 },
+        };
+        int c;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) != -1) {
+                switch (c) {
+                case 'j':
+                        *json = true;
+                        break;
+                case 'h':
+                        cache_usage(stdout);
+                        return 0;
+                default:
+                        return cli_usage_error(verb, "bad option");
+                }
+        }
+        return -1;
+}
+
+static void print_json(json_t *value)
+{
+        json_dumpf(value, stdout, JSON_INDENT(2));
+        putchar('\n');
 }
 
 /* On a terminal one line redrawn with a bar; otherwise (logs, CI) a plain line per step. */
@@ -113,16 +150,18 @@ static int cache_build_verb(const struct cli_context *ctx, int argc, char **argv
 
 static int cache_ls_verb(const struct cli_context *ctx, int argc, char **argv)
 {
-        bool json = argc > 1 && strcmp(argv[1], "--json") == 0;
-        if (argc > (json ? 2 : 1))
-                return cli_usage_error("cache ls", "unexpected argument \"%s\"", argv[json ? 2 : 1]);
+        bool json = false;
+        int r = cache_plain_options("cache ls", argc, argv, &json);
+        if (r >= 0)
+                return r;
+        if (optind < argc)
+                return cli_usage_error("cache ls", "unexpected argument \"%s\"", argv[optind]);
         struct sw_error err = { 0 };
         _cleanup_json_ json_t *list = NULL;
         if (cache_list(ctx->state_dir, &list, &err) < 0)
                 return cli_fail(&err);
         if (json) {
-                json_dumpf(list, stdout, JSON_INDENT(2));
-                putchar('\n');
+                print_json(list);
                 return 0;
         }
         printf("%-1s %-24s  %-6s  %-6s  %-10s  %s\n", "", "GENERATION", "IMAGES", "LAYERS", "SIZE", "CREATED");
@@ -142,22 +181,38 @@ static int cache_ls_verb(const struct cli_context *ctx, int argc, char **argv)
 
 static int cache_verify_verb(const struct cli_context *ctx, int argc, char **argv)
 {
-        if (argc > 2)
-                return cli_usage_error("cache verify", "unexpected argument \"%s\"", argv[2]);
+        bool json = false;
+        int r = cache_plain_options("cache verify", argc, argv, &json);
+        if (r >= 0)
+                return r;
+        if (optind + 1 < argc)
+                return cli_usage_error("cache verify", "unexpected argument \"%s\"", argv[optind + 1]);
         struct sw_error err = { 0 };
         _cleanup_free_ char *generation = NULL, *digest = NULL;
-        if (cache_verify(ctx->state_dir, argc > 1 ? argv[1] : NULL, &generation, &digest, &err) < 0)
+        if (cache_verify(ctx->state_dir, optind < argc ? argv[optind] : NULL, &generation, &digest, &err) < 0)
                 return cli_fail(&err);
+        if (json) {
+                _cleanup_json_ json_t *out = json_pack("{s:s, s:s, s:b}", "id", generation, "digest",
+                                                       digest, "unchanged", 1);
+                if (!out)
+                        return CLI_EXIT_FAILURE;
+                print_json(out);
+                return 0;
+        }
         printf("%s unchanged (%s)\n", generation, digest);
         return 0;
 }
 
 static int cache_gc_verb(const struct cli_context *ctx, int argc, char **argv)
 {
-        if (argc > 1)
-                return cli_usage_error("cache gc", "unexpected argument \"%s\"", argv[1]);
+        bool json = false;
+        int r = cache_plain_options("cache gc", argc, argv, &json);
+        if (r >= 0)
+                return r;
+        if (optind < argc)
+                return cli_usage_error("cache gc", "unexpected argument \"%s\"", argv[optind]);
         struct docker_client *docker = NULL;
-        int r = cli_open_docker_as_root(ctx, "cache gc", &docker);
+        r = cli_open_docker_as_root(ctx, "cache gc", &docker);
         if (r)
                 return r;
         struct sw_error err = { 0 };
@@ -166,6 +221,10 @@ static int cache_gc_verb(const struct cli_context *ctx, int argc, char **argv)
         docker_close(docker);
         if (r < 0)
                 return cli_fail(&err);
+        if (json) {
+                print_json(removed);
+                return 0;
+        }
         json_t *item;
         size_t i;
         json_array_foreach(removed, i, item)

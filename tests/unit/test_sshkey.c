@@ -1,4 +1,5 @@
 /* Public key validation and generation. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -73,6 +74,32 @@ static void test_read_missing(void **state)
         assert_non_null(strstr(err.message, "No such file"));
 }
 
+/* The fingerprints ssh-keygen -l printed for these keys: no padding, one '=', two. */
+static void test_fingerprint(void **state)
+{
+        (void) state;
+        char fingerprint[SSHKEY_FINGERPRINT_MAX];
+        assert_int_equal(sshkey_fingerprint("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOGJLRG+UqBigMaSfPRTfl7M9IFCTldKXZV1PDCLSw3D "
+                                            "slipway-agent-70263610c460",
+                                            fingerprint, sizeof(fingerprint)),
+                         0);
+        assert_string_equal(fingerprint, "SHA256:ewRtOpvBJfZSP69Tq9o6jNxYhto6TFJlSw9xDA82dUg");
+        assert_int_equal(sshkey_fingerprint("ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBAIlocC8D34IW6GA/"
+                                            "S3Ibc5a+uGzW3Ub7ostXHLwQqFMb9QSmVeGwPC8Eq4aO5EmAbtrTUPxG9r+ngv29E7qaSY= root@vm\n",
+                                            fingerprint, sizeof(fingerprint)),
+                         0);
+        assert_string_equal(fingerprint, "SHA256:c1LYYwCO/8+WpwlwfdmhQCkNuZiQFubufPMcTbvPlk0");
+        assert_int_equal(sshkey_fingerprint("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQDdsWQfIXNBVqbK7+oyR8nInEpIa/16TRHt"
+                                            "Y1rO5RL+wOVoNlnuFyBxAEcRaAUim9tdGBNk1ODYAzsTTcb+b+/xUcRxCBcnh+5E2ax12OZr"
+                                            "4p1bs1XPFIFU2vnlHn8ZQyj1VjRfOdJEJmJfWNBPg1sNX+AiLiVkuN3sFjm9gGjSKw==", fingerprint, sizeof(fingerprint)), 0);
+        assert_string_equal(fingerprint, "SHA256:nahSrDwfveGoQm9LJOmVIocHbEVODYtbVzSWFUIZKzY");
+        assert_int_equal(sshkey_fingerprint("ssh-ed25519 AAAA!!!!", fingerprint, sizeof(fingerprint)), -EINVAL);
+        assert_int_equal(sshkey_fingerprint("ssh-ed25519 AAA", fingerprint, sizeof(fingerprint)), -EINVAL);
+        assert_int_equal(sshkey_fingerprint("ssh-ed25519", fingerprint, sizeof(fingerprint)), -EINVAL);
+        assert_int_equal(sshkey_fingerprint("ssh-ed25519 A=AA", fingerprint, sizeof(fingerprint)), -EINVAL);
+        assert_int_equal(sshkey_fingerprint(ED25519, fingerprint, 10), -EINVAL);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -80,6 +107,7 @@ int main(void)
                 cmocka_unit_test(test_invalid_keys),
                 cmocka_unit_test(test_generate_and_read),
                 cmocka_unit_test(test_read_missing),
+                cmocka_unit_test(test_fingerprint),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
