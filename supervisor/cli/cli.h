@@ -27,7 +27,10 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv);
 int cmd_ps(const struct cli_context *ctx, int argc, char **argv);
 int cmd_rm(const struct cli_context *ctx, int argc, char **argv);
 int cmd_shell(const struct cli_context *ctx, int argc, char **argv);
+int cmd_logs(const struct cli_context *ctx, int argc, char **argv);
+int cmd_inspect(const struct cli_context *ctx, int argc, char **argv);
 int cmd_cache(const struct cli_context *ctx, int argc, char **argv);
 int cmd_serve(const struct cli_context *ctx, int argc, char **argv);
+int cmd_doctor(const struct cli_context *ctx, int argc, char **argv);
 
 #endif

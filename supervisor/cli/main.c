@@ -24,8 +24,11 @@ static const struct verb verbs[] = {
         { "ps", cmd_ps, "list agents" },
         { "rm", cmd_rm, "destroy agents: container, volumes and data root" },
         { "shell", cmd_shell, "open an audited debug shell in an agent" },
+        { "logs", cmd_logs, "show an agent's own logs: slipway-init, dockerd, sshd" },
+        { "inspect", cmd_inspect, "show everything known of one agent" },
         { "cache", cmd_cache, "build and list layer cache generations" },
         { "serve", cmd_serve, "supervise one-shot Jenkins agents on demand" },
+        { "doctor", cmd_doctor, "check host prerequisites, with a fix for each failure" },
 };
 
 static void usage(FILE *out)
