@@ -441,8 +441,15 @@ void serve_agent_drain(struct server *server, struct served *s, bool force)
                         serve_agent_retire(server, s, force ? "drain timeout" : "draining");
                 break;
         case SERVED_RETIRING:
-                if (server->jenkins_retry_at <= serve_now())
+                if (force && server->jenkins_failures > 0) {
+                        /* Shutting down with Jenkins unreachable: the agent goes anyway; its
+                         * node (this host's prefix) is deleted by the next start. */
+                        log_warning("agent=%s node %s left in Jenkins (unreachable); the next "
+                                    "start deletes it", s->id, s->node);
+                        start_destroy(server, s);
+                } else if (server->jenkins_retry_at <= serve_now()) {
                         advance_retiring(server, s);
+                }
                 break;
         case SERVED_DESTROYING:
                 break;

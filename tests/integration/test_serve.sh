@@ -387,6 +387,39 @@ test_serve_crash_during_build() {
     assert_no_leaks "$state"
 }
 
+# Shutting down while Jenkins is unreachable: a second signal still removes every agent; the
+# node left behind is deleted by the next start.
+test_serve_stop_while_jenkins_down() {
+    local state=$IT_DIR/state-serve log=$IT_DIR/serve-stopdown.log conf=$IT_DIR/stopdown.conf
+    serve_case_setup "$state"
+    emu_start
+    trap 'emu_stop; [ -z "${SERVE_PID:-}" ] || kill -9 "$SERVE_PID" 2>/dev/null || true' EXIT
+    write_config "$conf" "$state" it-host 2
+    serve_start "$conf" "$log"
+    queue_build long dind 'sleep 60'
+    local tries=0
+    until [ "$(emu "$EMU_CONTROL/builds" | jq -r '.[0].state')" = running ]; do
+        tries=$((tries + 1)); [ "$tries" -lt 300 ] || fail "the build did not start"; sleep 0.2
+    done
+    emu -X POST --data '{"mode":"down"}' "$EMU_CONTROL/fault" >/dev/null
+    kill -TERM "$SERVE_PID"
+    sleep 1
+    kill -TERM "$SERVE_PID"
+    tries=0
+    while kill -0 "$SERVE_PID" 2>/dev/null; do
+        tries=$((tries + 1)); [ "$tries" -lt 300 ] || fail "serve did not stop: $(tail -3 "$log")"; sleep 0.1
+    done
+    wait "$SERVE_PID" || true
+    assert_no_leaks "$state"
+    assert_contains "$(cat "$log")" "left in Jenkins (unreachable)"
+    emu -X POST --data '{"mode":"none"}' "$EMU_CONTROL/fault" >/dev/null
+    assert_eq "$(emu "$EMU_CONTROL/stats" | jq .nodes_now)" 1 "the node stays while slipway is away"
+    serve_start "$conf" "$IT_DIR/serve-stopdown2.log"
+    wait_all_gone "$state"
+    serve_stop "$SERVE_PID" "$IT_DIR/serve-stopdown2.log"
+    assert_contains "$(cat "$IT_DIR/serve-stopdown2.log")" "reconcile: deleted node"
+}
+
 # A template whose launches fail (its image does not exist) backs off and is reported as
 # failing instead of being retried in a loop; nothing is left of the attempts.
 test_serve_failing_template() {
@@ -416,5 +449,6 @@ it_case "serve: Jenkins 500, down and slow; retries, catches up, leaks nothing" 
 it_case "serve: a wrong host key fails the launch (emulator verifies strictly)" test_serve_host_key_verification
 it_case "serve: Pipeline builds on a Jenkins without agents (anchor node)" test_serve_pipeline_without_agents
 it_case "serve: kill -9 during a build; the restarted supervisor adopts it" test_serve_crash_during_build
+it_case "serve: stopped while Jenkins is down; the next start deletes the node" test_serve_stop_while_jenkins_down
 it_case "serve: a failing template backs off and says so" test_serve_failing_template
 it_case "serve: bad config and wrong token are clear errors" test_serve_bad_config
