@@ -6,7 +6,7 @@ SANITIZE  ?= 0
 BUILD     ?= $(if $(filter 1,$(SANITIZE)),build-asan,build)
 
 CC        ?= cc
-PKGS      := libcurl jansson libcap libseccomp mount libcrypto inih
+PKGS      := libcurl jansson libcap libseccomp mount libcrypto inih libmicrohttpd
 # -Wno-format-truncation: snprintf into fixed buffers is how messages are bounded on purpose.
 # -Wno-format-nonliteral: vsnprintf wrappers carry format attributes; callers are checked.
 WARNINGS  := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes \

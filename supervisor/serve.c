@@ -35,6 +35,7 @@ long long serve_wall_ms(void)
 void serve_jenkins_failed(struct server *server, const struct sw_error *err)
 {
         server->jenkins_failures++;
+        server->jenkins_errors_total++;
         double wait = 0.5;
         for (int i = 1; i < server->jenkins_failures && wait < SERVE_JENKINS_BACKOFF_MAX_S; i++)
                 wait *= 2;
@@ -287,17 +288,17 @@ static void reap_children(struct server *server)
         }
 }
 
-static void start_drain(struct server *server, int signo)
+void serve_start_drain(struct server *server, const char *why)
 {
         double now = serve_now();
         if (server->draining) {
-                log_warning("signal %d again: retiring every agent now", signo);
+                log_warning("%s again: retiring every agent now", why);
                 server->drain_deadline = now;
                 return;
         }
         server->draining = true;
         server->drain_deadline = now + server->config->host.drain_timeout_s;
-        log_info("signal %d: draining (no new agents; running builds may finish for %d s)", signo,
+        log_info("%s: draining (no new agents; running builds may finish for %d s)", why,
                  server->config->host.drain_timeout_s);
 }
 
@@ -311,7 +312,7 @@ static int handle_signal(struct server *server)
                         break;
                 case SIGTERM:
                 case SIGINT:
-                        start_drain(server, (int) info.ssi_signo);
+                        serve_start_drain(server, info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
                         break;
                 case SIGHUP:
                         log_warning("SIGHUP: reloading the configuration needs a restart for now; "
@@ -363,6 +364,7 @@ static void release_server(struct server *server)
         jenkins_close(server->jenkins);
         if (server->docker)
                 docker_close(server->docker);
+        control_close(server->control);
 }
 
 static char **split_atoms(const char *labels)
@@ -437,7 +439,7 @@ static int open_server(struct server *server, const struct config *config, struc
         server->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
         if (server->signal_fd < 0)
                 return sw_error_errno(err, errno, "signalfd");
-        return 0;
+        return serve_control_open(server, err);
 }
 
 int serve_run(const struct config *config, struct sw_error *err)
@@ -464,10 +466,11 @@ int serve_run(const struct config *config, struct sw_error *err)
                 if (server.draining && !server.agents)
                         break;
 
-                struct pollfd fds[1 + SERVE_MAX_POLLED];
-                struct served *polled[1 + SERVE_MAX_POLLED];
+                struct pollfd fds[2 + SERVE_MAX_POLLED];
+                struct served *polled[2 + SERVE_MAX_POLLED];
                 nfds_t nfds = 0;
                 fds[nfds++] = (struct pollfd){ .fd = server.signal_fd, .events = POLLIN };
+                fds[nfds++] = (struct pollfd){ .fd = control_fd(server.control), .events = POLLIN };
                 for (struct served *s = server.agents; s && nfds < ARRAY_SIZE(fds); s = s->next) {
                         if (s->worker.fd >= 0) {
                                 polled[nfds] = s;
@@ -485,7 +488,9 @@ int serve_run(const struct config *config, struct sw_error *err)
                 }
                 if (n > 0 && (fds[0].revents & POLLIN))
                         handle_signal(&server);
-                for (nfds_t i = 1; n > 0 && i < nfds; i++)
+                /* Always: libmicrohttpd also times out idle connections from here. */
+                control_run(server.control);
+                for (nfds_t i = 2; n > 0 && i < nfds; i++)
                         if (fds[i].revents)
                                 worker_read(&polled[i]->worker);
         }

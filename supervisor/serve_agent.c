@@ -217,8 +217,14 @@ static int start_worker(struct server *server, struct served *s, worker_job job)
         return r;
 }
 
+static struct template_health *health_of(struct server *server, const struct served *s)
+{
+        return &server->health[s->template - server->config->templates];
+}
+
 void serve_agent_launch(struct server *server, struct served *s)
 {
+        health_of(server, s)->launches_total++;
         if (start_worker(server, s, launch_job_run) < 0) {
                 serve_agent_retire(server, s, "cannot start a launch worker");
                 return;
@@ -287,6 +293,11 @@ void serve_agent_worker_done(struct server *server, struct served *s)
                 if (ok && container && !s->retire_reason) {
                         s->container_id = strdup(container);
                         s->state = SERVED_READY;
+                        serve_histogram_observe(&server->ready_seconds,
+                                                json_real_value(json_object_get(result, "ready_seconds")));
+                        if (json_string_value(json_object_get(result, "generation")))
+                                serve_histogram_observe(&server->seed_seconds,
+                                                        json_real_value(json_object_get(result, "seed_seconds")));
                         agent_free(s->agent); /* keys were handed over */
                         s->agent = NULL;
                         log_info("agent=%s container %.12s ready in %.2f s (seeded %s in %.1f ms)",
@@ -313,6 +324,7 @@ void serve_agent_worker_done(struct server *server, struct served *s)
                         unlink_agent(server, s);
                         return;
                 }
+                server->destroy_failures_total++;
                 log_error("agent=%s destroy (worker %d) failed, retrying in %.0f s: %s", s->id,
                           (int) pid, SERVE_DESTROY_RETRY_S, error ? error : "unknown");
                 s->retry_at = serve_now() + SERVE_DESTROY_RETRY_S;
@@ -368,9 +380,11 @@ void serve_agent_observe(struct server *server, struct served *s,
                         s->online_at = now;
                         serve_template_succeeded(server, s->template);
                 }
-                if (!s->used)
+                if (!s->used) {
                         log_info("agent=%s build started %.2f s after it was requested", s->id,
                                  now - s->requested);
+                        health_of(server, s)->builds_total++;
+                }
                 s->used = true;
                 s->idle_retiring = false;
                 if (!s->offline_set)
@@ -392,6 +406,7 @@ void serve_agent_observe(struct server *server, struct served *s,
                  * (nothing else lands here); deleted on the next tick once idle. */
                 log_info("agent=%s ran a build between two polls (its workspace exists)", s->id);
                 s->used = true;
+                health_of(server, s)->builds_total++;
                 set_offline(server, s, OFFLINE_MESSAGE_USED);
                 return;
         }

@@ -6,6 +6,7 @@
 
 #include "slipway/agent.h"
 #include "slipway/config.h"
+#include "slipway/control.h"
 #include "slipway/jenkins.h"
 #include "slipway/serve.h"
 #include "slipway/worker.h"
@@ -54,7 +55,19 @@ struct template_health {
         bool failing;
         double next_attempt;   /* monotonic: no launch before */
         long launch_failures_total;
+        long launches_total;
+        long builds_total;     /* agents that took their build */
 };
+
+/* A Prometheus histogram with fixed bounds. */
+#define SERVE_HISTOGRAM_BUCKETS 9
+struct serve_histogram {
+        const double *bounds;  /* SERVE_HISTOGRAM_BUCKETS upper bounds; +Inf is implicit */
+        unsigned long counts[SERVE_HISTOGRAM_BUCKETS + 1];
+        unsigned long count;
+        double sum;
+};
+void serve_histogram_observe(struct serve_histogram *histogram, double value);
 
 struct server {
         const struct config *config;
@@ -70,6 +83,11 @@ struct server {
         int jenkins_failures;
         double jenkins_retry_at;
         long withdrawn_total;
+        long jenkins_errors_total;
+        long destroy_failures_total;
+        struct serve_histogram seed_seconds;
+        struct serve_histogram ready_seconds;
+        struct control *control;
         char *anchor;          /* name of this host's anchor node (see jenkins_anchor_create) */
         bool anchor_made;      /* it exists in Jenkins, as far as we know */
 };
@@ -92,5 +110,9 @@ void serve_agent_worker_done(struct server *server, struct served *s);
 void serve_agent_drain(struct server *server, struct served *s, bool force);
 void serve_agent_free(struct served *s);
 int serve_reconcile(struct server *server, const struct jenkins_computers *computers);
+
+/* serve_control.c: the control socket's requests and /metrics. */
+int serve_control_open(struct server *server, struct sw_error *err);
+void serve_start_drain(struct server *server, const char *why);
 
 #endif

@@ -163,7 +163,19 @@ test_serve_capacity() {
     stats=$(emu "$EMU_CONTROL/stats")
     [ "$(jq .max_nodes_at_once <<<"$stats")" -le 3 ] || fail "more than 3 nodes at once: $stats"
     wait_all_gone "$state"
-    # Every node had this agent's own host key: the launcher verified it strictly.
+    # The control socket: status, agents and Prometheus metrics of the whole run.
+    local sock=$state/control.sock metrics
+    assert_eq "$(stat -c '%a %U' "$sock")" "660 root" "control socket mode and owner"
+    assert_eq "$(curl -fsS --unix-socket "$sock" http://slipway/v1/status | jq -c '[.capacity, .draining, .jenkins_reachable]')" '[3,false,true]'
+    assert_eq "$(curl -fsS --unix-socket "$sock" http://slipway/v1/agents)" "[]" "no agents left"
+    assert_eq "$(curl -sS -o /dev/null -w '%{http_code}' -X DELETE --unix-socket "$sock" http://slipway/v1/agents/nope)" 404
+    metrics=$(curl -fsS --unix-socket "$sock" http://slipway/metrics)
+    assert_contains "$metrics" 'slipway_launches_total{template="dind"} 6'
+    assert_contains "$metrics" 'slipway_builds_total{template="dind"} 6'
+    assert_contains "$metrics" 'slipway_ready_seconds_count 6'
+    assert_contains "$metrics" 'slipway_seed_seconds_count 6'
+    assert_contains "$metrics" 'slipway_agents{state="busy"} 0'
+    assert_contains "$metrics" 'slipway_cache_generations 1'
     local queue_to_step
     queue_to_step=$(jq -r '[.[] | .first_step_at - .queued_at] | sort | .[length/2|floor]' <<<"$builds")
     it_log "queue -> first step: median $queue_to_step s"
@@ -200,7 +212,14 @@ test_serve_two_hosts() {
     assert_eq "$(emu "$EMU_CONTROL/builds" | jq '[.[] | select(.result == "SUCCESS")] | length')" 3
     wait_all_gone "$a" "$b"
     serve_stop "$SERVE_A" "$IT_DIR/a.log"
-    serve_stop "$SERVE_B" "$IT_DIR/b.log"
+    # Host B drains through its control socket instead of a signal.
+    assert_eq "$(curl -fsS -X POST --unix-socket "$b/control.sock" http://slipway/v1/drain | jq .draining)" true
+    local tries=0
+    while kill -0 "$SERVE_B" 2>/dev/null; do
+        tries=$((tries + 1)); [ "$tries" -lt 300 ] || fail "B did not drain"; sleep 0.1
+    done
+    wait "$SERVE_B"
+    [ ! -e "$b/control.sock" ] || fail "control socket left behind"
     assert_no_leaks "$a"
     assert_no_leaks "$b"
 }

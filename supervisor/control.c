@@ -1,0 +1,185 @@
+/* The control socket: see include/slipway/control.h. */
+#include <errno.h>
+#include <grp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "slipway/cleanup.h"
+#include "slipway/control.h"
+#include "slipway/fsutil.h"
+
+struct control {
+        struct MHD_Daemon *daemon;
+        char *path;
+        control_handler handler;
+        void *user;
+};
+
+struct request {
+        char *body;
+        size_t len;
+        bool too_large;
+};
+
+static enum MHD_Result send_reply(struct MHD_Connection *connection, unsigned status,
+                                  const char *content_type, char *body)
+{
+        if (!body && !(body = strdup("")))
+                return MHD_NO;
+        struct MHD_Response *response =
+                MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+        if (!response) {
+                free(body);
+                return MHD_NO;
+        }
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                content_type ? content_type : "application/json");
+        enum MHD_Result r = MHD_queue_response(connection, status, response);
+        MHD_destroy_response(response);
+        return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **state)
+{
+        struct control *control = cls;
+        (void) version;
+        struct request *request = *state;
+        if (!request) {
+                request = calloc(1, sizeof(*request));
+                if (!request)
+                        return MHD_NO;
+                *state = request;
+                return MHD_YES;
+        }
+        if (*upload_size > 0) {
+                /* Bounded: a request body is never trusted to be small. */
+                if (request->too_large || request->len + *upload_size > CONTROL_MAX_BODY) {
+                        request->too_large = true;
+                } else {
+                        char *grown = realloc(request->body, request->len + *upload_size + 1);
+                        if (!grown)
+                                return MHD_NO;
+                        request->body = grown;
+                        memcpy(request->body + request->len, upload, *upload_size);
+                        request->len += *upload_size;
+                        request->body[request->len] = '\0';
+                }
+                *upload_size = 0;
+                return MHD_YES;
+        }
+        if (request->too_large)
+                return send_reply(connection, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
+                                  strdup("{\"error\":\"request body too large\"}"));
+        struct control_reply reply = { .status = 500 };
+        control->handler(control->user, method, url, request->body, request->len, &reply);
+        return send_reply(connection, reply.status, reply.content_type, reply.body);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *connection, void **state,
+                         enum MHD_RequestTerminationCode code)
+{
+        (void) cls;
+        (void) connection;
+        (void) code;
+        struct request *request = *state;
+        if (request) {
+                free(request->body);
+                free(request);
+        }
+        *state = NULL;
+}
+
+static int listen_unix(const char *path, struct sw_error *err)
+{
+        struct sockaddr_un addr = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof(addr.sun_path))
+                return sw_error_set(err, ENAMETOOLONG, "control socket path %s is too long", path);
+        strcpy(addr.sun_path, path);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return sw_error_errno(err, errno, "control socket");
+        /* A stale socket of a dead daemon: the state dir is ours alone. */
+        if (unlink(path) < 0 && errno != ENOENT)
+                return sw_error_errno(err, errno, "remove stale %s", path);
+        /* Created with no access for others, then opened up to the slipway group only. */
+        mode_t old = umask(0177);
+        int r = bind(fd, (struct sockaddr *) &addr, sizeof(addr));
+        umask(old);
+        if (r < 0)
+                return sw_error_errno(err, errno, "bind control socket %s", path);
+        struct group group, *found = NULL;
+        char buffer[4096];
+        gid_t gid = 0;
+        if (getgrnam_r("slipway", &group, buffer, sizeof(buffer), &found) == 0 && found)
+                gid = found->gr_gid;
+        if (chown(path, 0, gid) < 0 || chmod(path, 0660) < 0 || listen(fd, 16) < 0) {
+                int saved = errno;
+                unlink(path);
+                return sw_error_errno(err, saved, "control socket %s", path);
+        }
+        return TAKE_FD(fd);
+}
+
+int control_open(struct control **out, const char *socket_path, control_handler handler,
+                 void *user, struct sw_error *err)
+{
+        struct control *control = calloc(1, sizeof(*control));
+        if (!control || !(control->path = strdup(socket_path))) {
+                free(control);
+                return sw_error_set(err, ENOMEM, "control socket");
+        }
+        control->handler = handler;
+        control->user = user;
+        int fd = listen_unix(socket_path, err);
+        if (fd < 0) {
+                control_close(control);
+                return fd;
+        }
+        /* No thread of its own: MHD_run from the caller's loop, through the epoll fd. */
+        control->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL,
+                                           on_request, control, MHD_OPTION_LISTEN_SOCKET, fd,
+                                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, control,
+                                           MHD_OPTION_CONNECTION_LIMIT, 64u,
+                                           MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+        if (!control->daemon) {
+                close(fd);
+                unlink(socket_path);
+                control_close(control);
+                return sw_error_set(err, EIO, "control socket %s: libmicrohttpd did not start",
+                                    socket_path);
+        }
+        *out = control;
+        return 0;
+}
+
+int control_fd(const struct control *control)
+{
+        const union MHD_DaemonInfo *info =
+                MHD_get_daemon_info(control->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+        return info ? info->epoll_fd : -1;
+}
+
+void control_run(struct control *control)
+{
+        MHD_run(control->daemon);
+}
+
+void control_close(struct control *control)
+{
+        if (!control)
+                return;
+        if (control->daemon) {
+                MHD_stop_daemon(control->daemon);
+                unlink(control->path);
+        }
+        free(control->path);
+        free(control);
+}
