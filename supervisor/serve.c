@@ -343,7 +343,7 @@ static void step_agents(struct server *server)
         bool force = server->draining && serve_now() >= server->drain_deadline;
         for (struct served *s = server->agents, *next; s; s = next) {
                 next = s->next;
-                serve_agent_drain(server, s, force);
+                serve_agent_step(server, s, force);
         }
 }
 

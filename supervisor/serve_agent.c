@@ -438,7 +438,9 @@ void serve_agent_observe(struct server *server, struct served *s,
         }
 }
 
-void serve_agent_drain(struct server *server, struct served *s, bool force)
+/* Between ticks: a failed destroy is retried; while draining, agents are retired (those with
+ * a running build only once force, the drain timeout, is reached). */
+void serve_agent_step(struct server *server, struct served *s, bool force)
 {
         if (s->state == SERVED_DESTROYING && s->worker.pid == 0 && serve_now() >= s->retry_at) {
                 start_destroy(server, s);

@@ -107,7 +107,7 @@ void serve_agent_observe(struct server *server, struct served *s,
                          const struct jenkins_computers *computers);
 void serve_agent_retire(struct server *server, struct served *s, const char *reason);
 void serve_agent_worker_done(struct server *server, struct served *s);
-void serve_agent_drain(struct server *server, struct served *s, bool force);
+void serve_agent_step(struct server *server, struct served *s, bool force);
 void serve_agent_free(struct served *s);
 int serve_reconcile(struct server *server, const struct jenkins_computers *computers);
 
