@@ -192,6 +192,8 @@ static void provision(struct server *server, const struct jenkins_computers *com
                         serve_agent_launch(server, fresh[i]);
 }
 
+static char **split_atoms(const char *labels);
+
 /* --- the anchor node -------------------------------------------------------------------- */
 
 /* Jenkins names the label a queued item waits for only while some agent node exists; with
@@ -302,6 +304,90 @@ void serve_start_drain(struct server *server, const char *why)
                  server->config->host.drain_timeout_s);
 }
 
+static bool same_text(const char *a, const char *b)
+{
+        return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Why fresh cannot replace the running configuration without a restart, or NULL. */
+static const char *reload_refused(const struct server *server, const struct config *fresh)
+{
+        const struct config *old = server->config;
+        if (!same_text(fresh->host.state_dir, old->host.state_dir) ||
+            !same_text(fresh->host.docker_host, old->host.docker_host) ||
+            !same_text(fresh->jenkins.node_prefix, old->jenkins.node_prefix))
+                return "state-dir, docker-host and node-prefix change only with a restart";
+        for (const struct served *s = server->agents; s; s = s->next)
+                if (!config_template_find(fresh, s->template->name))
+                        return "a template that still has agents is gone (remove it once they are)";
+        return NULL;
+}
+
+/* SIGHUP: read slipway.conf again; switch only to a valid one. Agents keep running; the
+ * new limits, templates and Jenkins settings apply from the next tick. */
+static void reload(struct server *server)
+{
+        struct config *fresh = NULL;
+        struct sw_error err = { 0 };
+        if (config_load(server->config_path, &fresh, &err) < 0) {
+                log_error("SIGHUP: %s; keeping the running configuration", err.message);
+                return;
+        }
+        const char *refused = reload_refused(server, fresh);
+        if (refused) {
+                log_error("SIGHUP: %s: %s; keeping the running configuration",
+                          server->config_path, refused);
+                config_free(fresh);
+                return;
+        }
+        struct jenkins_options options = {
+                .url = fresh->jenkins.url,
+                .user = fresh->jenkins.user,
+                .token = fresh->jenkins.token,
+                .password = fresh->jenkins.password,
+                .timeout_s = fresh->jenkins.timeout_s,
+        };
+        struct jenkins_client *jenkins = NULL;
+        struct template_health *health = calloc(fresh->template_count, sizeof(*health));
+        char ***atoms = calloc(fresh->template_count, sizeof(char **));
+        bool ok = health && atoms && jenkins_open(&jenkins, &options, &err) >= 0;
+        for (size_t i = 0; ok && i < fresh->template_count; i++)
+                ok = (atoms[i] = split_atoms(fresh->templates[i].labels)) != NULL;
+        if (!ok) {
+                log_error("SIGHUP: %s; keeping the running configuration",
+                          err.message[0] ? err.message : "out of memory");
+                for (size_t i = 0; atoms && i < fresh->template_count; i++)
+                        sw_strvfreep(&atoms[i]);
+                free(atoms);
+                free(health);
+                jenkins_close(jenkins);
+                config_free(fresh);
+                return;
+        }
+        /* A template keeps its counters (and back-off) across the reload, by name. */
+        for (size_t i = 0; i < fresh->template_count; i++) {
+                const struct config_template *old = config_template_find(server->config,
+                                                                         fresh->templates[i].name);
+                if (old)
+                        health[i] = server->health[old - server->config->templates];
+        }
+        for (struct served *s = server->agents; s; s = s->next)
+                s->template = config_template_find(fresh, s->template->name);
+        for (size_t i = 0; i < server->config->template_count; i++)
+                sw_strvfreep(&server->template_atoms[i]);
+        free(server->template_atoms);
+        free(server->health);
+        jenkins_close(server->jenkins);
+        config_free(server->reloaded); /* the previous reload's; the first belongs to main */
+        server->template_atoms = atoms;
+        server->health = health;
+        server->jenkins = jenkins;
+        server->reloaded = fresh;
+        server->config = fresh;
+        log_info("SIGHUP: %s reloaded: %zu template(s), capacity %d", server->config_path,
+                 fresh->template_count, fresh->host.capacity);
+}
+
 static int handle_signal(struct server *server)
 {
         struct signalfd_siginfo info;
@@ -315,8 +401,7 @@ static int handle_signal(struct server *server)
                         serve_start_drain(server, info.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
                         break;
                 case SIGHUP:
-                        log_warning("SIGHUP: reloading the configuration needs a restart for now; "
-                                    "ignored");
+                        reload(server);
                         break;
                 default:
                         break;
@@ -362,6 +447,7 @@ static void release_server(struct server *server)
         if (server->signal_fd >= 0)
                 close(server->signal_fd);
         jenkins_close(server->jenkins);
+        config_free(server->reloaded);
         if (server->docker)
                 docker_close(server->docker);
         control_close(server->control);
@@ -442,9 +528,9 @@ static int open_server(struct server *server, const struct config *config, struc
         return serve_control_open(server, err);
 }
 
-int serve_run(const struct config *config, struct sw_error *err)
+int serve_run(const struct config *config, const char *config_path, struct sw_error *err)
 {
-        struct server server = { 0 };
+        struct server server = { .config_path = config_path };
         int r = open_server(&server, config, err);
         if (r < 0) {
                 release_server(&server);
@@ -453,14 +539,14 @@ int serve_run(const struct config *config, struct sw_error *err)
         log_info("serving %zu template(s) for %s as %s, capacity %d, node prefix %s",
                  config->template_count, config->jenkins.url, config->jenkins.user,
                  config->host.capacity, config->jenkins.node_prefix);
-        double interval = config->jenkins.poll_interval_ms / 1000.0;
+        config = NULL; /* from here on server.config, which SIGHUP may replace */
         double next_tick = serve_now();
         for (;;) {
                 finish_workers(&server);
                 double now = serve_now();
                 if (now >= next_tick) {
                         tick(&server);
-                        next_tick = serve_now() + interval;
+                        next_tick = serve_now() + server.config->jenkins.poll_interval_ms / 1000.0;
                 }
                 step_agents(&server);
                 if (server.draining && !server.agents)

@@ -71,6 +71,8 @@ void serve_histogram_observe(struct serve_histogram *histogram, double value);
 
 struct server {
         const struct config *config;
+        const char *config_path;   /* re-read on SIGHUP */
+        struct config *reloaded;   /* the configuration SIGHUP installed (owned), or NULL */
         struct jenkins_client *jenkins;
         struct docker_client *docker; /* quick local checks only; blocking work is in workers */
         struct served *agents;

@@ -18,13 +18,15 @@
  * At start it reconciles: running agents whose node still exists are adopted (a build running
  * on one finishes), everything else of this host (containers, data roots, nodes) is removed.
  * SIGTERM/SIGINT drain: no new agents, unused ones retired, running builds may finish until
- * drain-timeout; a second signal retires everything at once. */
+ * drain-timeout; a second signal retires everything at once. SIGHUP reloads slipway.conf. */
 #ifndef SLIPWAY_SERVE_H
 #define SLIPWAY_SERVE_H
 
 #include "slipway/config.h"
 #include "slipway/error.h"
 
-int serve_run(const struct config *config, struct sw_error *err);
+/* config was read from config_path; SIGHUP reads that file again and switches to it when it
+ * is valid (a bad one is logged and the running configuration kept). */
+int serve_run(const struct config *config, const char *config_path, struct sw_error *err);
 
 #endif

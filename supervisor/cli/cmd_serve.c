@@ -15,7 +15,8 @@ static void serve_usage(FILE *out)
                 "Run the supervisor: watch Jenkins' queue, start one agent per queued build that\n"
                 "matches a template, register it as an SSH node with its own host key, let it run\n"
                 "exactly one build, then delete the node and destroy the agent.\n"
-                "SIGTERM or SIGINT drains (a second one stops at once).\n\n"
+                "SIGTERM or SIGINT drains (a second one stops at once); SIGHUP reloads the\n"
+                "configuration, keeping the running one when the new one is not valid.\n\n"
                 "Options:\n"
                 "  -c, --config FILE   configuration (default %s)\n"
                 "      --check         validate the configuration and exit\n"
@@ -69,7 +70,7 @@ int cmd_serve(const struct cli_context *ctx, int argc, char **argv)
                 return 0;
         }
         int r = cli_require_root("serve");
-        if (r == 0 && serve_run(config, &err) < 0)
+        if (r == 0 && serve_run(config, path, &err) < 0)
                 r = cli_fail(&err);
         config_free(config);
         return r;

@@ -439,6 +439,37 @@ test_serve_stop_while_jenkins_down() {
     assert_contains "$(cat "$IT_DIR/serve-stopdown2.log")" "reconcile: deleted node"
 }
 
+# SIGHUP reloads slipway.conf: a bad one is refused with its file:line and the running one
+# kept; a good one applies (capacity, a new template) without touching running agents.
+test_serve_reload() {
+    local state=$IT_DIR/state-serve log=$IT_DIR/serve-reload.log conf=$IT_DIR/reload.conf
+    local sock=$state/control.sock
+    rm -rf "$state"
+    emu_start
+    trap 'emu_stop; [ -z "${SERVE_PID:-}" ] || kill -9 "$SERVE_PID" 2>/dev/null || true' EXIT
+    write_config "$conf" "$state" it-host 2
+    serve_start "$conf" "$log"
+    local tries=0
+    until [ -S "$sock" ]; do
+        tries=$((tries + 1)); [ "$tries" -lt 100 ] || fail "no control socket"; sleep 0.1
+    done
+    cp "$conf" "$conf.good"
+    sed -i 's/^capacity = .*/capacity = many/' "$conf"
+    kill -HUP "$SERVE_PID"
+    sleep 1
+    kill -0 "$SERVE_PID" || fail "serve died on a bad config at SIGHUP"
+    assert_contains "$(cat "$log")" "SIGHUP: $conf:12: [host] capacity"
+    assert_eq "$(curl -fsS --unix-socket "$sock" http://slipway/v1/status | jq .capacity)" 2 "running config kept"
+    sed 's/^capacity = .*/capacity = 5/' "$conf.good" >"$conf"
+    printf '\n[template other]\nlabels = other\n' >>"$conf"
+    kill -HUP "$SERVE_PID"
+    sleep 1
+    assert_contains "$(cat "$log")" "reloaded: 2 template(s), capacity 5"
+    assert_eq "$(curl -fsS --unix-socket "$sock" http://slipway/v1/status | jq -c '[.capacity, [.templates[].name]]')" '[5,["dind","other"]]'
+    serve_stop "$SERVE_PID" "$log"
+    assert_no_leaks "$state"
+}
+
 # A template whose launches fail (its image does not exist) backs off and is reported as
 # failing instead of being retried in a loop; nothing is left of the attempts.
 test_serve_failing_template() {
@@ -469,5 +500,6 @@ it_case "serve: a wrong host key fails the launch (emulator verifies strictly)" 
 it_case "serve: Pipeline builds on a Jenkins without agents (anchor node)" test_serve_pipeline_without_agents
 it_case "serve: kill -9 during a build; the restarted supervisor adopts it" test_serve_crash_during_build
 it_case "serve: stopped while Jenkins is down; the next start deletes the node" test_serve_stop_while_jenkins_down
+it_case "serve: SIGHUP reloads the config; a bad one is refused" test_serve_reload
 it_case "serve: a failing template backs off and says so" test_serve_failing_template
 it_case "serve: bad config and wrong token are clear errors" test_serve_bad_config
