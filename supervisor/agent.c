@@ -350,7 +350,7 @@ static int agent_write_known_hosts(struct agent *agent, struct sw_error *err)
 int agent_cap_drop(struct docker_client *docker, char ***out, struct sw_error *err)
 {
         int known_max = docker_api_at_least(docker, 1, 42) ? 63 : CAPS_LAST_KNOWN_BY_OLD_DOCKER;
-        return caps_host_missing(known_max, out, err);
+        return caps_agent_drop(known_max, out, err);
 }
 
 static int agent_create_container(struct docker_client *docker, struct agent *agent,

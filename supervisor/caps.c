@@ -45,7 +45,26 @@ int caps_missing_from_mask(uint64_t bounding_mask, int last_cap, int known_max, 
         return 0;
 }
 
+static int host_bounding_mask(uint64_t *mask_out, int *last_cap_out, struct sw_error *err);
+
 int caps_host_missing(int known_max, char ***out, struct sw_error *err)
+{
+        uint64_t mask;
+        int last_cap;
+        int r = host_bounding_mask(&mask, &last_cap, err);
+        return r < 0 ? r : caps_missing_from_mask(mask, last_cap, known_max, out, err);
+}
+
+int caps_agent_drop(int known_max, char ***out, struct sw_error *err)
+{
+        uint64_t mask;
+        int last_cap;
+        int r = host_bounding_mask(&mask, &last_cap, err);
+        return r < 0 ? r : caps_missing_from_mask(mask & ~CAPS_NEVER_FOR_AGENTS, last_cap,
+                                                  known_max, out, err);
+}
+
+static int host_bounding_mask(uint64_t *mask_out, int *last_cap_out, struct sw_error *err)
 {
         /* cap_max_bits() is the running kernel's count, so this follows the host, not the
          * headers we were built with. */
@@ -60,5 +79,7 @@ int caps_host_missing(int known_max, char ***out, struct sw_error *err)
                 if (present)
                         mask |= UINT64_C(1) << cap;
         }
-        return caps_missing_from_mask(mask, last_cap, known_max, out, err);
+        *mask_out = mask;
+        *last_cap_out = last_cap;
+        return 0;
 }

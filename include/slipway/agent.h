@@ -116,7 +116,7 @@ int agent_remove(struct docker_client *docker, const char *state_dir, const char
                  struct sw_error *err);
 
 /* Capabilities an agent (or cache seeder) drops on this host and daemon: what the host
- * bounding set lacks, spelled as the daemon accepts. */
+ * bounding set lacks and CAPS_NEVER_FOR_AGENTS, spelled as the daemon accepts. */
 int agent_cap_drop(struct docker_client *docker, char ***out, struct sw_error *err);
 
 /* Whether SIGINT, SIGTERM or SIGHUP is pending. The CLI blocks them while it creates agents

@@ -24,4 +24,17 @@ int caps_missing_from_mask(uint64_t bounding_mask, int last_cap, int known_max, 
 /* The same for this host's bounding set, read with libcap. */
 int caps_host_missing(int known_max, char ***out, struct sw_error *err);
 
+/* Capabilities no agent gets even where the host has them: a nested dockerd and its builds do
+ * not need them, and each reaches past the agent's own namespaces into the host kernel:
+ * DAC_READ_SEARCH (open_by_handle_at opens host files outside every mount), SYS_MODULE,
+ * SYS_RAWIO, SYS_PACCT, SYS_BOOT (kexec), SYS_TIME, AUDIT_CONTROL, MAC_OVERRIDE, MAC_ADMIN,
+ * SYSLOG, WAKE_ALARM and BLOCK_SUSPEND. See SECURITY.md. */
+#define CAPS_NEVER_FOR_AGENTS                                                                      \
+        ((UINT64_C(1) << 2) | (UINT64_C(1) << 16) | (UINT64_C(1) << 17) | (UINT64_C(1) << 20) |   \
+         (UINT64_C(1) << 22) | (UINT64_C(1) << 25) | (UINT64_C(1) << 30) | (UINT64_C(1) << 32) |  \
+         (UINT64_C(1) << 33) | (UINT64_C(1) << 34) | (UINT64_C(1) << 35) | (UINT64_C(1) << 36))
+
+/* What an agent's CapDrop lists: what the host lacks plus CAPS_NEVER_FOR_AGENTS. */
+int caps_agent_drop(int known_max, char ***out, struct sw_error *err);
+
 #endif

@@ -34,6 +34,18 @@ test_agent_lifecycle() {
     # Debug shell: as jenkins by default, as root with --root, exit status passed through.
     assert_contains "$("$SLIPWAY" --state-dir "$state" shell "$id" -- id)" "uid=1000(jenkins)"
     assert_contains "$("$SLIPWAY" --state-dir "$state" shell "$id" --root -- id)" "uid=0(root)"
+    # Not even root in the agent holds the capabilities that reach into the host kernel
+    # (CAPS_NEVER_FOR_AGENTS): DAC_READ_SEARCH (bit 2, open_by_handle_at), SYS_MODULE (16),
+    # SYS_RAWIO (17), SYS_BOOT (22), SYS_TIME (25).
+    local bounding
+    # (docker exec, not slipway shell: the audit log's count of openings is checked below.)
+    bounding=$(docker exec "$("$SLIPWAY" --state-dir "$state" ps --json | jq -r ".[] | select(.id==\"$id\") | .container")" \
+        grep CapBnd /proc/1/status | awk '{print $2}')
+    local bit
+    for bit in 2 16 17 22 25; do
+        [ $(( 0x$bounding >> bit & 1 )) = 0 ] || fail "capability $bit in the agent's bounding set ($bounding)"
+    done
+    [ $(( 0x$bounding >> 21 & 1 )) = 1 ] || fail "CAP_SYS_ADMIN missing: nested dockerd needs it ($bounding)"
     local rc=0
     "$SLIPWAY" --state-dir "$state" shell "$id" -- sh -c 'echo to-stderr >&2; exit 7' 2>"$IT_DIR/stderr" || rc=$?
     assert_eq "$rc" 7 "shell exit status"
