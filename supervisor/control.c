@@ -10,6 +10,7 @@
 
 #include <microhttpd.h>
 
+#include "slipway/buffer.h"
 #include "slipway/cleanup.h"
 #include "slipway/control.h"
 #include "slipway/fsutil.h"
@@ -22,8 +23,7 @@ struct control {
 };
 
 struct request {
-        char *body;
-        size_t len;
+        struct sw_buffer body;
         bool too_large;
 };
 
@@ -61,17 +61,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
         }
         if (*upload_size > 0) {
                 /* Bounded: a request body is never trusted to be small. */
-                if (request->too_large || request->len + *upload_size > CONTROL_MAX_BODY) {
-                        request->too_large = true;
-                } else {
-                        char *grown = realloc(request->body, request->len + *upload_size + 1);
-                        if (!grown)
-                                return MHD_NO;
-                        request->body = grown;
-                        memcpy(request->body + request->len, upload, *upload_size);
-                        request->len += *upload_size;
-                        request->body[request->len] = '\0';
-                }
+                int r = request->too_large ? -EFBIG
+                                           : sw_buffer_append(&request->body, upload, *upload_size,
+                                                              CONTROL_MAX_BODY);
+                if (r == -ENOMEM)
+                        return MHD_NO;
+                request->too_large = r == -EFBIG;
                 *upload_size = 0;
                 return MHD_YES;
         }
@@ -79,7 +74,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *connection, 
                 return send_reply(connection, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
                                   strdup("{\"error\":\"request body too large\"}"));
         struct control_reply reply = { .status = 500 };
-        control->handler(control->user, method, url, request->body, request->len, &reply);
+        control->handler(control->user, method, url, request->body.data, request->body.len, &reply);
         return send_reply(connection, reply.status, reply.content_type, reply.body);
 }
 
@@ -91,7 +86,7 @@ static void on_completed(void *cls, struct MHD_Connection *connection, void **st
         (void) code;
         struct request *request = *state;
         if (request) {
-                free(request->body);
+                sw_buffer_release(&request->body);
                 free(request);
         }
         *state = NULL;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "docker_internal.h"
+#include "slipway/buffer.h"
 #include "slipway/cleanup.h"
 
 static void slist_freep(struct curl_slist **list)
@@ -15,34 +16,16 @@ static void slist_freep(struct curl_slist **list)
 }
 
 struct body_sink {
-        struct docker_response *response;
-        size_t capacity;
+        struct sw_buffer buffer;
         bool too_large;
 };
 
 static size_t body_write(char *data, size_t size, size_t count, void *user)
 {
         struct body_sink *sink = user;
-        struct docker_response *r = sink->response;
-        size_t n = size * count;
-        if (r->len + n > DOCKER_MAX_RESPONSE) {
-                sink->too_large = true;
-                return 0; /* aborts the transfer: refused, never truncated */
-        }
-        if (r->len + n + 1 > sink->capacity) {
-                size_t capacity = sink->capacity ? sink->capacity : 4096;
-                while (capacity < r->len + n + 1)
-                        capacity *= 2;
-                char *body = realloc(r->body, capacity);
-                if (!body)
-                        return 0;
-                r->body = body;
-                sink->capacity = capacity;
-        }
-        memcpy(r->body + r->len, data, n);
-        r->len += n;
-        r->body[r->len] = '\0';
-        return n;
+        int r = sw_buffer_append(&sink->buffer, data, size * count, DOCKER_MAX_RESPONSE);
+        sink->too_large = r == -EFBIG;
+        return r < 0 ? 0 : size * count; /* 0 aborts the transfer: refused, never truncated */
 }
 
 void docker_response_release(struct docker_response *response)
@@ -78,7 +61,7 @@ int docker_perform(struct docker_client *client, const struct docker_request *re
         CURL *curl = client->curl;
         curl_easy_reset(curl); /* keeps the live connection */
         _cleanup_(slist_freep) struct curl_slist *headers = NULL;
-        struct body_sink sink = { .response = response };
+        struct body_sink sink = { 0 };
         curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, client->socket_path);
         curl_easy_setopt(curl, CURLOPT_URL, url);
         curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -109,6 +92,8 @@ int docker_perform(struct docker_client *client, const struct docker_request *re
         curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 
         CURLcode code = curl_easy_perform(curl);
+        response->body = sink.buffer.data;
+        response->len = sink.buffer.len;
         char what[512];
         request_what(request, what, sizeof(what));
         if (sink.too_large) {
@@ -441,23 +426,10 @@ int docker_container_list(struct docker_client *client, const char *label, bool 
         return get_json(client, path, JSON_ARRAY, out, err);
 }
 
-struct text_sink {
-        char *data;
-        size_t len;
-};
-
 static int append_text(void *user, int stream, const char *data, size_t len)
 {
         (void) stream;
-        struct text_sink *sink = user;
-        char *grown = realloc(sink->data, sink->len + len + 1);
-        if (!grown)
-                return -ENOMEM;
-        memcpy(grown + sink->len, data, len);
-        sink->data = grown;
-        sink->len += len;
-        sink->data[sink->len] = '\0';
-        return 0;
+        return sw_buffer_append(user, data, len, DOCKER_MAX_RESPONSE);
 }
 
 int docker_container_logs(struct docker_client *client, const char *id, int tail, char **out,
@@ -475,7 +447,7 @@ int docker_container_logs(struct docker_client *client, const char *id, int tail
                 return r;
         /* Agents have no TTY, so the log is multiplexed; a TTY container's log is raw. */
         struct docker_stream_demux demux;
-        struct text_sink sink = { 0 };
+        struct sw_buffer sink = { 0 };
         docker_stream_demux_init(&demux);
         if (docker_stream_demux_feed(&demux, response.body, response.len, append_text, &sink) < 0) {
                 free(sink.data);

@@ -11,6 +11,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "slipway/buffer.h"
 #include "slipway/cleanup.h"
 #include "slipway/jenkins.h"
 
@@ -34,9 +35,7 @@ struct jenkins_client {
 
 struct jenkins_response {
         long status;
-        char *body; /* NUL-terminated */
-        size_t len;
-        size_t capacity;
+        struct sw_buffer body; /* NUL-terminated once non-empty */
         bool too_large;
         char x_error[JENKINS_HEADER_MAX]; /* Jenkins' error pages carry the message here */
         char location[JENKINS_HEADER_MAX];
@@ -66,34 +65,16 @@ static void curl_freep(char **p)
 
 static void response_release(struct jenkins_response *response)
 {
-        free(response->body);
-        response->body = NULL;
-        response->len = response->capacity = 0;
+        sw_buffer_release(&response->body);
 }
 #define _cleanup_response_ _cleanup_(response_release)
 
 static size_t body_write(char *data, size_t size, size_t count, void *user)
 {
         struct jenkins_response *r = user;
-        size_t n = size * count;
-        if (r->len + n > JENKINS_MAX_RESPONSE) {
-                r->too_large = true;
-                return 0; /* aborts the transfer: refused, never truncated */
-        }
-        if (r->len + n + 1 > r->capacity) {
-                size_t capacity = r->capacity ? r->capacity : 4096;
-                while (capacity < r->len + n + 1)
-                        capacity *= 2;
-                char *body = realloc(r->body, capacity);
-                if (!body)
-                        return 0;
-                r->body = body;
-                r->capacity = capacity;
-        }
-        memcpy(r->body + r->len, data, n);
-        r->len += n;
-        r->body[r->len] = '\0';
-        return n;
+        int e = sw_buffer_append(&r->body, data, size * count, JENKINS_MAX_RESPONSE);
+        r->too_large = e == -EFBIG;
+        return e < 0 ? 0 : size * count; /* 0 aborts the transfer: refused, never truncated */
 }
 
 static size_t header_write(char *data, size_t size, size_t count, void *user)
@@ -195,9 +176,9 @@ static int jenkins_perform(struct jenkins_client *client, const char *method, co
         char *location = NULL;
         if (curl_easy_getinfo(curl, CURLINFO_REDIRECT_URL, &location) == CURLE_OK && location)
                 snprintf(response->location, sizeof(response->location), "%s", location);
-        if (!response->body) {
-                response->body = strdup("");
-                if (!response->body)
+        if (!response->body.data) {
+                response->body.data = strdup("");
+                if (!response->body.data)
                         return sw_error_set(err, ENOMEM, "jenkins response");
         }
         return 0;
@@ -209,7 +190,7 @@ static int jenkins_status_error(struct jenkins_client *client, const char *metho
 {
         char what[512], text[256];
         request_what(method, path, what, sizeof(what));
-        jenkins_error_text(response->x_error, response->body, response->len, text, sizeof(text));
+        jenkins_error_text(response->x_error, response->body.data, response->body.len, text, sizeof(text));
         bool post = strcmp(method, "POST") == 0;
         long status = response->status;
         int code = EIO;
@@ -260,7 +241,7 @@ static int fetch_crumb(struct jenkins_client *client, struct sw_error *err)
         if (response.status != 200)
                 return jenkins_status_error(client, "GET", path, &response, err);
         json_error_t jerr;
-        _cleanup_json_ json_t *json = json_loadb(response.body, response.len, 0, &jerr);
+        _cleanup_json_ json_t *json = json_loadb(response.body.data, response.body.len, 0, &jerr);
         const char *field = json_string_value(json_object_get(json, "crumbRequestField"));
         const char *crumb = json_string_value(json_object_get(json, "crumb"));
         static const char token_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.";
@@ -430,7 +411,7 @@ int jenkins_ping(struct jenkins_client *client, struct sw_error *err)
         if (r < 0)
                 return r;
         json_error_t jerr;
-        _cleanup_json_ json_t *json = json_loadb(response.body, response.len, 0, &jerr);
+        _cleanup_json_ json_t *json = json_loadb(response.body.data, response.body.len, 0, &jerr);
         if (!json_is_object(json))
                 return sw_error_set(err, EPROTO,
                                     "jenkins %s: GET /api/json: not a Jenkins API response (check the URL)",
@@ -538,7 +519,7 @@ int jenkins_computers_get(struct jenkins_client *client, struct jenkins_computer
         int r = get_body(client, COMPUTERS_PATH, &response, err);
         if (r < 0)
                 return r;
-        r = jenkins_computers_parse(response.body, response.len, out, err);
+        r = jenkins_computers_parse(response.body.data, response.body.len, out, err);
         if (r < 0)
                 sw_error_prefix(err, "jenkins %s: GET /computer/api/json", client->url);
         return r;
@@ -552,7 +533,7 @@ int jenkins_queue_get(struct jenkins_client *client, struct jenkins_queue *out,
         int r = get_body(client, QUEUE_PATH, &response, err);
         if (r < 0)
                 return r;
-        r = jenkins_queue_parse(response.body, response.len, out, err);
+        r = jenkins_queue_parse(response.body.data, response.body.len, out, err);
         if (r < 0)
                 sw_error_prefix(err, "jenkins %s: GET /queue/api/json", client->url);
         return r;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "serve_internal.h"
+#include "slipway/buffer.h"
 #include "slipway/cache.h"
 #include "slipway/cleanup.h"
 #include "slipway/fsutil.h"
@@ -99,35 +100,23 @@ static json_t *status_json(const struct server *server)
 /* --- /metrics ------------------------------------------------------------------------------ */
 
 struct text {
-        char *data;
-        size_t len, capacity;
+        struct sw_buffer buffer;
         bool failed;
 };
+
+#define METRICS_MAX (4u << 20) /* bytes of a /metrics reply */
 
 static void add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void add(struct text *t, const char *fmt, ...)
 {
         va_list ap;
-        for (;;) {
-                size_t room = t->capacity - t->len;
-                va_start(ap, fmt);
-                int n = t->data ? vsnprintf(t->data + t->len, room, fmt, ap) : -1;
-                va_end(ap);
-                if (n >= 0 && (size_t) n < room) {
-                        t->len += (size_t) n;
-                        return;
-                }
-                size_t capacity = t->capacity ? t->capacity * 2 : 8192;
-                if (n >= 0 && capacity < t->len + (size_t) n + 1)
-                        capacity = t->len + (size_t) n + 1;
-                char *grown = realloc(t->data, capacity);
-                if (!grown) {
-                        t->failed = true;
-                        return;
-                }
-                t->data = grown;
-                t->capacity = capacity;
-        }
+        char *piece = NULL;
+        va_start(ap, fmt);
+        int n = vasprintf(&piece, fmt, ap);
+        va_end(ap);
+        if (n < 0 || sw_buffer_append(&t->buffer, piece, (size_t) n, METRICS_MAX) < 0)
+                t->failed = true;
+        free(n < 0 ? NULL : piece);
 }
 
 static void add_histogram(struct text *t, const char *name, const char *help,
@@ -214,10 +203,10 @@ static char *metrics_text(struct server *server)
                 "# HELP slipway_cache_bytes Bytes of all cache generations (manifests).\n"
                 "# TYPE slipway_cache_bytes gauge\nslipway_cache_bytes %lld\n", count, bytes);
         if (t.failed) {
-                free(t.data);
+                sw_buffer_release(&t.buffer);
                 return NULL;
         }
-        return t.data;
+        return t.buffer.data;
 }
 
 /* --- requests -------------------------------------------------------------------------------- */

@@ -75,15 +75,9 @@ bool worker_read(struct worker *worker)
                         worker->eof = true;
                         break;
                 }
-                if (worker->len + (size_t) n > WORKER_MAX_REPORT)
-                        continue; /* bounded: the excess is dropped, the JSON then fails to parse */
-                char *grown = realloc(worker->report, worker->len + (size_t) n + 1);
-                if (!grown)
-                        continue;
-                worker->report = grown;
-                memcpy(worker->report + worker->len, buffer, (size_t) n);
-                worker->len += (size_t) n;
-                worker->report[worker->len] = '\0';
+                /* Bounded: past the limit the report is refused (it then fails to parse). */
+                if (sw_buffer_append(&worker->report, buffer, (size_t) n, WORKER_MAX_REPORT) < 0)
+                        worker->refused = true;
         }
         if (worker->eof && worker->fd >= 0) {
                 close(worker->fd);
@@ -95,7 +89,9 @@ bool worker_read(struct worker *worker)
 json_t *worker_result(const struct worker *worker)
 {
         json_error_t jerr;
-        json_t *report = worker->report ? json_loadb(worker->report, worker->len, 0, &jerr) : NULL;
+        json_t *report = worker->report.data && !worker->refused
+                                 ? json_loadb(worker->report.data, worker->report.len, 0, &jerr)
+                                 : NULL;
         if (json_is_object(report))
                 return report;
         json_decref(report);
@@ -115,7 +111,7 @@ void worker_release(struct worker *worker)
 {
         if (worker->fd >= 0)
                 close(worker->fd);
-        free(worker->report);
+        sw_buffer_release(&worker->report);
         memset(worker, 0, sizeof(*worker));
         worker->fd = -1;
 }

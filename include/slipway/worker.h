@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "slipway/buffer.h"
 #include "slipway/error.h"
 
 #define WORKER_MAX_REPORT 65536
@@ -19,8 +20,8 @@
 struct worker {
         pid_t pid;       /* 0: none */
         int fd;          /* read end of the report pipe, -1 when closed */
-        char *report;
-        size_t len;
+        struct sw_buffer report;
+        bool refused;    /* the report passed WORKER_MAX_REPORT */
         bool eof;
         int status;      /* waitpid status once reaped */
         bool reaped;
