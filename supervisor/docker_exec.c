@@ -99,18 +99,30 @@ static int read_head(int fd, char *head, size_t size, size_t *len_out)
         return -E2BIG;
 }
 
-int docker_exec_attach(struct docker_client *client, const char *exec_id, bool tty, int *fd_out,
-                       struct sw_error *err)
+/* A connection of our own to the daemon's socket, for the streams libcurl cannot hand over
+ * (a hijacked exec, an endless log). */
+static int connect_raw(struct docker_client *client, int *fd_out, struct sw_error *err)
 {
         _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
-                return sw_error_errno(err, errno, "docker %s: exec attach: socket", client->host);
+                return sw_error_errno(err, errno, "docker %s: socket", client->host);
         struct sockaddr_un addr = { .sun_family = AF_UNIX };
         if (strlen(client->socket_path) >= sizeof(addr.sun_path))
                 return sw_error_set(err, ENAMETOOLONG, "docker %s: socket path too long", client->host);
         strcpy(addr.sun_path, client->socket_path);
         if (connect(fd, (struct sockaddr *) &addr, sizeof(addr)) < 0)
                 return sw_error_errno(err, errno, "docker %s: cannot connect", client->host);
+        *fd_out = TAKE_FD(fd);
+        return 0;
+}
+
+int docker_exec_attach(struct docker_client *client, const char *exec_id, bool tty, int *fd_out,
+                       struct sw_error *err)
+{
+        _cleanup_close_ int fd = -1;
+        int c = connect_raw(client, &fd, err);
+        if (c < 0)
+                return c;
 
         _cleanup_free_ char *escaped = docker_escape(client, exec_id);
         char body[64];
@@ -158,15 +170,10 @@ int docker_exec_attach(struct docker_client *client, const char *exec_id, bool t
 int docker_container_logs_follow(struct docker_client *client, const char *id, int tail,
                                  int *fd_out, struct sw_error *err)
 {
-        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return sw_error_errno(err, errno, "docker %s: follow logs: socket", client->host);
-        struct sockaddr_un addr = { .sun_family = AF_UNIX };
-        if (strlen(client->socket_path) >= sizeof(addr.sun_path))
-                return sw_error_set(err, ENAMETOOLONG, "docker %s: socket path too long", client->host);
-        strcpy(addr.sun_path, client->socket_path);
-        if (connect(fd, (struct sockaddr *) &addr, sizeof(addr)) < 0)
-                return sw_error_errno(err, errno, "docker %s: cannot connect", client->host);
+        _cleanup_close_ int fd = -1;
+        int c = connect_raw(client, &fd, err);
+        if (c < 0)
+                return c;
         /* HTTP/1.0: the body is the raw stream up to the end of the connection, never chunked
          * (libcurl would hold it to its bounded buffer; this stream has no end). */
         _cleanup_free_ char *escaped = docker_escape(client, id);
