@@ -26,6 +26,9 @@ void init_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int init_signals_setup(sigset_t *blocked, int *signal_fd, struct sw_error *err);
 /* fork+exec argv with default signal state; returns the pid. */
 pid_t init_spawn(const char *const *argv, const sigset_t *blocked, struct sw_error *err);
+/* The same with stdout and stderr on output_fd (-1: inherited). */
+pid_t init_spawn_output(const char *const *argv, const sigset_t *blocked, int output_fd,
+                        struct sw_error *err);
 /* Run argv to completion (reaping only it); returns its exit status or negative error. */
 int init_run(const char *const *argv, const sigset_t *blocked, struct sw_error *err);
 /* Logs (init_logs.c): init_spawn with stdout and stderr appended to log_path by a logger

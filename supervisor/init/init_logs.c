@@ -129,20 +129,7 @@ pid_t init_spawn_logged(const char *const *argv, const sigset_t *blocked, const 
                 close(write_end);
                 log_writer(read_end, log_path, timestamps);
         }
-        pid_t pid = fork();
-        if (pid < 0)
-                return sw_error_errno(err, errno, "fork for %s", argv[0]);
-        if (pid == 0) {
-                /* As init_spawn, with stdout and stderr into the logger's pipe. */
-                sigprocmask(SIG_UNBLOCK, blocked, NULL);
-                setsid();
-                if (dup2(write_end, STDOUT_FILENO) < 0 || dup2(write_end, STDERR_FILENO) < 0)
-                        _exit(127);
-                execv(argv[0], (char *const *) argv);
-                init_log("cannot execute %s: %s", argv[0], strerror(errno));
-                _exit(127);
-        }
-        return pid;
+        return init_spawn_output(argv, blocked, write_end, err);
 }
 
 void init_log_tail(const char *path, int lines, char *out, size_t size)

@@ -39,6 +39,12 @@ int init_signals_setup(sigset_t *blocked, int *signal_fd, struct sw_error *err)
 
 pid_t init_spawn(const char *const *argv, const sigset_t *blocked, struct sw_error *err)
 {
+        return init_spawn_output(argv, blocked, -1, err);
+}
+
+pid_t init_spawn_output(const char *const *argv, const sigset_t *blocked, int output_fd,
+                        struct sw_error *err)
+{
         pid_t pid = fork();
         if (pid < 0)
                 return sw_error_errno(err, errno, "fork for %s", argv[0]);
@@ -46,6 +52,9 @@ pid_t init_spawn(const char *const *argv, const sigset_t *blocked, struct sw_err
                 /* Children must not inherit PID 1's blocked signals. */
                 sigprocmask(SIG_UNBLOCK, blocked, NULL);
                 setsid();
+                if (output_fd >= 0 &&
+                    (dup2(output_fd, STDOUT_FILENO) < 0 || dup2(output_fd, STDERR_FILENO) < 0))
+                        _exit(127);
                 execv(argv[0], (char *const *) argv);
                 init_log("cannot execute %s: %s", argv[0], strerror(errno));
                 _exit(127);
