@@ -233,6 +233,41 @@ static bool claim(const struct item_ref *item, struct supply *supply, size_t n)
         return false;
 }
 
+/* Queue items matched to pending nodes: what demand_plan and demand_unclaimed both start from.
+ * claimed[i] says whether item i took a pending node. */
+struct matching {
+        struct supply *supply;
+        size_t n_supply;
+        struct item_ref *items;
+        size_t n_items;
+        bool *claimed;
+};
+
+static void matching_release(struct matching *m)
+{
+        free(m->supply);
+        release_items(m->items, m->n_items);
+        free(m->claimed);
+}
+
+static int matching_build(const struct jenkins_queue *queue,
+                          const struct jenkins_computers *computers, struct matching *m)
+{
+        *m = (struct matching){ 0 };
+        m->supply = calloc(computers->count + 1, sizeof(*m->supply));
+        m->items = calloc(queue->count + 1, sizeof(*m->items));
+        m->claimed = calloc(queue->count + 1, sizeof(*m->claimed));
+        if (!m->supply || !m->items || !m->claimed) {
+                matching_release(m);
+                return -ENOMEM;
+        }
+        m->n_supply = collect_supply(computers, m->supply);
+        m->n_items = collect_items(queue, computers, m->items);
+        for (size_t i = 0; i < m->n_items; i++)
+                m->claimed[i] = claim(&m->items[i], m->supply, m->n_supply);
+        return 0;
+}
+
 void demand_plan(const struct jenkins_queue *queue, const struct jenkins_computers *computers,
                  const struct demand_template *templates, size_t template_count,
                  int host_capacity, int host_active, int *launch, struct demand_result *result)
@@ -240,24 +275,18 @@ void demand_plan(const struct jenkins_queue *queue, const struct jenkins_compute
         memset(result, 0, sizeof(*result));
         for (size_t t = 0; t < template_count; t++)
                 launch[t] = 0;
-        struct supply *supply = calloc(computers->count + 1, sizeof(*supply));
-        struct item_ref *items = calloc(queue->count + 1, sizeof(*items));
-        if (!supply || !items) {
-                free(supply);
-                free(items);
+        struct matching m;
+        if (matching_build(queue, computers, &m) < 0)
                 return; /* no memory: start nothing this round */
-        }
-        size_t n_supply = collect_supply(computers, supply);
-        size_t n_items = collect_items(queue, computers, items);
         int room = host_capacity - host_active;
-        for (size_t i = 0; i < n_items; i++) {
-                if (claim(&items[i], supply, n_supply)) {
+        for (size_t i = 0; i < m.n_items; i++) {
+                if (m.claimed[i]) {
                         result->served++;
                         continue;
                 }
                 bool placed = false, ours = false;
                 for (size_t t = 0; t < template_count && !placed; t++) {
-                        if (!label_expr_match(items[i].expr, templates[t].labels))
+                        if (!label_expr_match(m.items[i].expr, templates[t].labels))
                                 continue;
                         ours = true;
                         if (room > 0 && templates[t].active + launch[t] < templates[t].max_instances) {
@@ -270,8 +299,7 @@ void demand_plan(const struct jenkins_queue *queue, const struct jenkins_compute
                 if (ours && !placed)
                         result->unserved++;
         }
-        free(supply);
-        release_items(items, n_items);
+        matching_release(&m);
 }
 
 void demand_unclaimed(const struct jenkins_queue *queue, const struct jenkins_computers *computers,
@@ -279,21 +307,12 @@ void demand_unclaimed(const struct jenkins_queue *queue, const struct jenkins_co
 {
         for (size_t k = 0; k < count; k++)
                 unclaimed[k] = false;
-        struct supply *supply = calloc(computers->count + 1, sizeof(*supply));
-        struct item_ref *items = calloc(queue->count + 1, sizeof(*items));
-        if (!supply || !items) {
-                free(supply);
-                free(items);
+        struct matching m;
+        if (matching_build(queue, computers, &m) < 0)
                 return; /* keep them: the idle timeout removes a surplus node anyway */
-        }
-        size_t n_supply = collect_supply(computers, supply);
-        size_t n_items = collect_items(queue, computers, items);
-        for (size_t i = 0; i < n_items; i++)
-                claim(&items[i], supply, n_supply);
         for (size_t k = 0; k < count; k++)
-                for (size_t i = 0; i < n_supply; i++)
-                        if (!supply[i].claimed && strcmp(supply[i].computer->name, names[k]) == 0)
+                for (size_t i = 0; i < m.n_supply; i++)
+                        if (!m.supply[i].claimed && strcmp(m.supply[i].computer->name, names[k]) == 0)
                                 unclaimed[k] = true;
-        free(supply);
-        release_items(items, n_items);
+        matching_release(&m);
 }
