@@ -62,8 +62,10 @@ $(BUILD)/init-objs/%.o: %.c $(wildcard include/slipway/*.h) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(INIT_CFLAGS) -c $< -o $@
 
+# Confining the service (init_confine.c) uses libseccomp and libcap, linked statically.
+INIT_LIBS := -l:libseccomp.a -l:libcap.a
 $(BUILD)/slipway-init: $(INIT_OBJS)
-	$(CC) -static -Wl,-z,relro,-z,now -o $@ $^
+	$(CC) -static -Wl,-z,relro,-z,now -o $@ $^ $(INIT_LIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libslipway.a
 	@mkdir -p $(dir $@)
@@ -76,7 +78,13 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 # Integration tests drive the real binaries against a private dockerd they start themselves.
-integration: all
+# Probes they copy into agents: static, never sanitized (they run inside the agent image).
+PROBES := $(BUILD)/tests/session_probe
+$(BUILD)/tests/%_probe: tests/integration/%_probe.c
+	@mkdir -p $(dir $@)
+	$(CC) -static -std=c11 -D_GNU_SOURCE $(WARNINGS) -O2 -o $@ $<
+
+integration: all $(PROBES)
 	SLIPWAY_BUILD=$(abspath $(BUILD)) tests/integration/run
 
 test: unit integration

@@ -361,6 +361,9 @@ static int agent_create_container(struct docker_client *docker, struct agent *ag
         int r = agent_cap_drop(docker, &cap_drop, err);
         if (r < 0)
                 return r;
+        r = docker_network_ensure_isolated(docker, AGENT_NETWORK, err);
+        if (r < 0)
+                return r;
         _cleanup_free_ char *data_root = path_join(agent->dir, "data-root");
         if (!data_root)
                 return sw_error_set(err, ENOMEM, "data root");
@@ -377,6 +380,7 @@ static int agent_create_container(struct docker_client *docker, struct agent *ag
                 .node_name = options->node_name,
                 .template_name = options->template_name,
                 .host_port = options->ssh_port,
+                .network = AGENT_NETWORK,
                 .nano_cpus = options->nano_cpus,
                 .memory_bytes = options->memory_bytes,
                 .pids_limit = options->pids_limit,

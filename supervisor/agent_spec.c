@@ -161,6 +161,8 @@ json_t *agent_spec_container_body(const struct agent_spec *spec, struct sw_error
                     json_array_append_new(binds, json_string(seed)) < 0)
                         goto oom;
         }
+        if (spec->network && json_object_set_new(host, "NetworkMode", json_string(spec->network)) < 0)
+                goto oom;
         /* Limits: a build is untrusted and must not starve its neighbours. */
         if ((spec->nano_cpus > 0 && json_object_set_new(host, "NanoCpus", json_integer(spec->nano_cpus)) < 0) ||
             (spec->memory_bytes > 0 && json_object_set_new(host, "Memory", json_integer(spec->memory_bytes)) < 0) ||

@@ -35,11 +35,6 @@ void docker_response_release(struct docker_response *response)
         response->len = 0;
 }
 
-static void docker_response_releasep(struct docker_response *response)
-{
-        docker_response_release(response);
-}
-#define _cleanup_response_ _cleanup_(docker_response_releasep)
 
 /* The path without its query string, for messages. */
 static void request_what(const struct docker_request *request, char *out, size_t size)

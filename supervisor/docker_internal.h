@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 
+#include "slipway/cleanup.h"
 #include "slipway/docker.h"
 
 #define DOCKER_NEWEST_API_MAJOR 1
@@ -42,6 +43,11 @@ struct docker_request {
 int docker_perform(struct docker_client *client, const struct docker_request *request,
                    struct docker_response *response, struct sw_error *err);
 void docker_response_release(struct docker_response *response);
+static inline void docker_response_releasep(struct docker_response *response)
+{
+        docker_response_release(response);
+}
+#define _cleanup_response_ _cleanup_(docker_response_releasep)
 /* Fill err from an unexpected status: Docker's own message, host, method and path.
  * Returns -ENOENT for 404, else -EIO (or -EPROTO for a 2xx the caller did not expect). */
 int docker_status_error(struct docker_client *client, const struct docker_request *request,

@@ -26,6 +26,8 @@
 #define AGENT_DEFAULT_READY_TIMEOUT 120 /* seconds */
 #define AGENT_STOP_TIMEOUT 10           /* seconds docker waits before SIGKILL */
 #define AGENT_USER "jenkins"
+/* Agents' own bridge, without inter-container communication (docker_network_ensure_isolated). */
+#define AGENT_NETWORK "slipway"
 #define AGENT_ID_BYTES 6 /* 12 hex characters */
 
 struct agent_options {

@@ -31,6 +31,7 @@ struct agent_spec {
         const char *node_name;
         const char *template_name;
         int host_port;             /* 0: Docker picks the published port */
+        const char *network;       /* NetworkMode (AGENT_NETWORK for agents), NULL: default */
         long long nano_cpus;       /* limits, 0: none */
         long long memory_bytes;
         long long pids_limit;

@@ -76,6 +76,11 @@ int docker_archive_get(struct docker_client *client, const char *id, const char 
 int docker_image_save(struct docker_client *client, const char *const *names, int fd,
                       long timeout_s, struct sw_error *err);
 
+/* The bridge network agents join (created on first use, idempotent, safe against a
+ * concurrent creator): inter-container communication disabled, so agents cannot reach each
+ * other. An existing network of that name without it is an error, never used. */
+int docker_network_ensure_isolated(struct docker_client *client, const char *name,
+                                   struct sw_error *err);
 int docker_image_inspect(struct docker_client *client, const char *name, json_t **out,
                          struct sw_error *err);
 

@@ -45,6 +45,12 @@ int init_cgroups_prepare(struct sw_error *err);
 /* /proc/sys writable for dockerd even without systempaths=unconfined (init_proc.c). */
 int init_proc_sys_writable(struct sw_error *err);
 
+/* Confinement of the service and its sessions (init_confine.c): `slipway-init --confine-exec
+ * PROGRAM ARGS...` shrinks the capability bounding set, sets no_new_privs, loads a seccomp
+ * filter and executes PROGRAM; returns an exit status only when that fails. */
+#define INIT_CONFINE_FLAG "--confine-exec"
+int init_confine_exec(char **argv);
+
 /* SSH (init_ssh.c). */
 #define INIT_SERVICE_ARGS_MAX 64
 #define INIT_SSHD "/usr/sbin/sshd"

@@ -154,13 +154,23 @@ static int start_service(struct init_state *s, const struct init_service *servic
                 return sw_error_errno(err, errno, "mkdir /run/sshd");
         /* sshd's lines go to its own log (slipway logs --sshd, with a time on each: sshd -e
          * gives none); another command's output stays in the container log. */
+        /* The service runs confined, through ourselves (init_confine.c): it and every session
+         * it starts lose the capabilities and system calls only the inner dockerd needs. */
+        char self[4096];
+        ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (len <= 0)
+                return sw_error_errno(err, len < 0 ? errno : ENOENT, "find slipway-init's own path");
+        self[len] = '\0';
+        const char *argv[INIT_SERVICE_ARGS_MAX + 3] = { self, INIT_CONFINE_FLAG };
+        for (size_t i = 0; service->argv[i]; i++)
+                argv[i + 2] = service->argv[i];
         if (strcmp(service->argv[0], INIT_SSHD) == 0)
-                s->service = init_spawn_logged(service->argv, &s->blocked, INIT_SSHD_LOG, true, err);
+                s->service = init_spawn_logged(argv, &s->blocked, INIT_SSHD_LOG, true, err);
         else
-                s->service = init_spawn(service->argv, &s->blocked, err);
+                s->service = init_spawn(argv, &s->blocked, err);
         if (s->service < 0)
                 return s->service;
-        init_log("started %s (pid %d)", service->argv[0], (int) s->service);
+        init_log("started %s, confined (pid %d)", service->argv[0], (int) s->service);
         return 0;
 }
 
@@ -230,7 +240,8 @@ static __attribute__((noreturn)) void main_loop(struct init_state *s)
 
 int main(int argc, char **argv)
 {
-        (void) argc;
+        if (argc > 1 && strcmp(argv[1], INIT_CONFINE_FLAG) == 0 && getpid() != 1)
+                return init_confine_exec(argv + 2);
         struct init_state s = { .signal_fd = -1 };
         struct sw_error err = { 0 };
         /* Orphans of builds are re-parented to us even when we are not PID 1. */

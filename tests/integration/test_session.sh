@@ -1,0 +1,178 @@
+# Build sessions are untrusted (issue 6): what runs over SSH is confined, agents cannot reach
+# each other, secrets stay out of logs, argv, inspect output and environments, and each agent
+# has its own Docker credentials.
+
+# session_agent STATE [run args...]: starts an agent; sets AGENT_ID, AGENT_SSH, AGENT_CONTAINER.
+session_agent() {
+    local state=$1 out
+    shift
+    out=$("$SLIPWAY" --state-dir "$state" run --json "$@") || return 1
+    AGENT_ID=$(jq -r .id <<<"$out")
+    AGENT_SSH=$(jq -r .ssh_command <<<"$out")
+    AGENT_CONTAINER=$(jq -r .container <<<"$out")
+}
+
+test_session_confined() {
+    local state=$IT_DIR/state-session probe=$SLIPWAY_BUILD/tests/session_probe out victim status
+    rm -rf "$state"
+    [ -x "$probe" ] || fail "$probe missing: run 'make integration'"
+    session_agent "$state"
+    $AGENT_SSH 'cat > probe && chmod +x probe' <"$probe"
+    # A process of the same user that the attacking session did not start.
+    victim=$($AGENT_SSH 'nohup sleep 300 >/dev/null 2>&1 & echo $!')
+
+    # The probe finds holes where they exist: a jenkins process started by docker exec (not
+    # through sshd, so unconfined) may create user namespaces, use the keyring and attach
+    # ptrace to its own user's processes.
+    out=$(docker exec -u jenkins -w /home/jenkins "$AGENT_CONTAINER" ./probe "$victim") || true
+    assert_contains "$out" "unshare(CLONE_NEWUSER)       ALLOWED" "control run (unconfined)"
+    assert_contains "$out" "ptrace attach                ALLOWED" "control run (unconfined)"
+
+    # The same probe over SSH, as a build runs: every attempt denied.
+    local rc=0
+    out=$($AGENT_SSH ./probe "$victim") || rc=$?
+    printf '%s\n' "$out" | sed 's/^/      /' >&2
+    assert_eq "$rc" 0 "attempts allowed in a build session: $(grep ALLOWED <<<"$out" || true)"
+    assert_eq "$(grep -c ' denied ' <<<"$out")" 16 "attempts denied"
+
+    # The session's own view: capabilities for sshd only, no_new_privs, a seccomp filter.
+    status=$($AGENT_SSH cat /proc/self/status)
+    assert_contains "$status" "NoNewPrivs:	1"
+    assert_contains "$status" "Seccomp:	2"
+    local bounding
+    bounding=$(awk '/^CapBnd/ {print $2}' <<<"$status")
+    [ $(( 0x$bounding >> 21 & 1 )) = 0 ] || fail "CAP_SYS_ADMIN in the session's bounding set ($bounding)"
+    [ $(( 0x$bounding >> 12 & 1 )) = 0 ] || fail "CAP_NET_ADMIN in the session's bounding set ($bounding)"
+    [ $(( 0x$bounding & ~0x200404fb )) = 0 ] || fail "session bounding set $bounding exceeds sshd's needs (200404fb)"
+    # setuid binaries cannot raise a session again.
+    $AGENT_SSH 'su -c true root </dev/null' >/dev/null 2>&1 && fail "su worked in a build session"
+    # The inner dockerd is not under the session's filter, and builds still work.
+    status=$($AGENT_SSH 'cat /proc/$(pidof dockerd)/status')
+    assert_contains "$status" "Seccomp:	0" "inner dockerd unconfined"
+    it_tiny_image_tar | $AGENT_SSH docker import - tiny:1 >/dev/null
+    assert_eq "$($AGENT_SSH docker run --rm tiny:1 /bin/busybox echo nested-ok)" "nested-ok"
+    # A JVM (the Jenkins agent's) starts under the filter (clone3 falls back to clone).
+    $AGENT_SSH 'java -version' >/dev/null 2>&1 || fail "java does not start in a build session"
+
+    "$SLIPWAY" --state-dir "$state" rm "$AGENT_ID" >/dev/null
+    assert_no_leaks "$state"
+}
+
+test_session_network_isolation() {
+    local state=$IT_DIR/state-isolation a_ssh a_id b_id b_ip
+    rm -rf "$state"
+    session_agent "$state"
+    a_ssh=$AGENT_SSH a_id=$AGENT_ID
+    session_agent "$state"
+    b_id=$AGENT_ID
+    assert_eq "$(docker network inspect slipway -f '{{index .Options "com.docker.network.bridge.enable_icc"}}')" \
+        false "agent network without inter-container communication"
+    b_ip=$(docker inspect -f '{{.NetworkSettings.Networks.slipway.IPAddress}}' "$AGENT_CONTAINER")
+    [ -n "$b_ip" ] || fail "agent $b_id has no address on the slipway network"
+    # The host reaches B's sshd (the check can succeed), agent A cannot.
+    timeout 5 bash -c "exec 3<>/dev/tcp/$b_ip/22" || fail "host cannot reach $b_ip:22"
+    $a_ssh "timeout 3 bash -c 'exec 3<>/dev/tcp/$b_ip/22'" 2>/dev/null &&
+        fail "agent $a_id reached agent $b_id ($b_ip:22) across the bridge"
+    # The network of that name is only used when it isolates: a look-alike is refused.
+    "$SLIPWAY" --state-dir "$state" rm "$a_id" "$b_id" >/dev/null
+    docker network rm slipway >/dev/null
+    docker network create slipway >/dev/null
+    local rc=0 err
+    err=$("$SLIPWAY" --state-dir "$state" run 2>&1) || rc=$?
+    docker network rm slipway >/dev/null
+    [ "$rc" != 0 ] || fail "an agent started on a network with inter-container communication"
+    assert_contains "$err" "agent network slipway exists but is not a bridge with com.docker.network.bridge.enable_icc=false"
+    assert_no_leaks "$state"
+}
+
+# Two agents log in to the same registry at once; one logging out leaves the other logged in.
+test_session_docker_credentials() {
+    local state=$IT_DIR/state-creds dir=$IT_DIR/registry-auth gateway registry pid a_ssh a_id b_ssh b_id
+    rm -rf "$state" "$dir"
+    mkdir -p "$dir/data"
+    command -v docker-registry >/dev/null || fail "docker-registry missing: run 'make deps'"
+    # The registry listens on the agents' gateway: agents cannot reach the host's loopback.
+    session_agent "$state" --dockerd-arg "--insecure-registry=0.0.0.0/0"
+    a_ssh=$AGENT_SSH a_id=$AGENT_ID
+    gateway=$(docker network inspect slipway -f '{{(index .IPAM.Config 0).Gateway}}')
+    registry=$gateway:5901
+    # bcrypt, the only hash the registry takes (Python's crypt, through libxcrypt).
+    python3 -W ignore -c 'import crypt; print("ci:" + crypt.crypt("p4ss-w0rd", crypt.mksalt(crypt.METHOD_BLOWFISH)))' >"$dir/htpasswd"
+    printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\nauth:\n  htpasswd:\n    realm: it\n    path: %s\n' \
+        "$dir/data" "$registry" "$dir/htpasswd" >"$dir/config.yml"
+    docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+    pid=$!
+    trap 'kill "$pid" 2>/dev/null || true' RETURN
+    session_agent "$state" --dockerd-arg "--insecure-registry=0.0.0.0/0"
+    b_ssh=$AGENT_SSH b_id=$AGENT_ID
+    local ssh
+    for ssh in "$a_ssh" "$b_ssh"; do
+        it_tiny_image_tar | $ssh docker import - "$registry/tiny:1" >/dev/null
+        $ssh "echo p4ss-w0rd | docker login -u ci --password-stdin $registry" >/dev/null 2>&1 ||
+            fail "docker login failed: $(tail -3 "$dir/log")"
+    done
+    # The password is nowhere in the agent's environments or command lines (the pattern is
+    # written so that it does not match grep's own command line).
+    local seen
+    seen=$(docker exec "$AGENT_CONTAINER" sh -c 'grep -ls "p4ss-w0r[d]" /proc/[0-9]*/environ /proc/[0-9]*/cmdline; true')
+    assert_eq "$seen" "" "processes showing the registry password"
+    $a_ssh "docker logout $registry" >/dev/null
+    $b_ssh "docker push -q $registry/tiny:1" >/dev/null 2>&1 || fail "agent $b_id lost its login when $a_id logged out"
+    local rc=0 err
+    err=$($a_ssh "docker push -q $registry/tiny:1" 2>&1) || rc=$?
+    [ "$rc" != 0 ] || fail "agent $a_id pushed after logging out"
+    assert_contains "$err" "no basic auth credentials"
+    "$SLIPWAY" --state-dir "$state" rm "$a_id" "$b_id" >/dev/null
+    assert_no_leaks "$state"
+}
+
+# The Jenkins API token of a running supervisor: in no log, argv, container or agent environment,
+# nor in the node logs where the SSH launcher prints the agent's environment.
+test_session_secrets() {
+    local state=$IT_DIR/state-secrets conf=$IT_DIR/secrets.conf log=$IT_DIR/secrets.log
+    serve_case_setup "$state"
+    emu_start
+    trap 'emu_stop; [ -z "${SERVE_PID:-}" ] || kill -9 "$SERVE_PID" 2>/dev/null || true' EXIT
+    write_config "$conf" "$state" it-secrets 1
+    serve_start "$conf" "$log"
+    queue_build secret dind 'env; ls -la ~' 'sleep 8'
+    # Look while the build runs (its second step sleeps): the agent exists and its build's
+    # processes are there to be read.
+    local tries=0 container='' started=null
+    until [ -n "$container" ] && [ "$started" != null ]; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 300 ] || fail "the build did not start: $(tail -5 "$log")"
+        sleep 0.2
+        container=$(docker ps -q --filter "label=io.slipway.state-dir=$state")
+        started=$(emu "$EMU_CONTROL/builds" | jq -r '.[0].first_step_at')
+    done
+    # A pattern for the token that is not the token: grep's own argv must not match it. The
+    # emulator is the one process given the token on its command line.
+    local needle="${EMU_TOKEN:0:3}[${EMU_TOKEN:3:1}]${EMU_TOKEN:4}" inspect argv environ
+    grep -q "$needle" <<<"$EMU_TOKEN" || fail "the pattern does not find the token"
+    inspect=$(docker inspect "$container")
+    argv=$(ps -eo pid=,args= | awk -v emu="$EMU_PID" '$1 != emu')
+    environ=$(docker exec "$container" sh -c 'cat /proc/[0-9]*/environ | tr "\0" "\n"')
+    # What was searched is real: the build's own environment is among them.
+    assert_contains "$environ" "HOME=/home/jenkins" "environments read in the agent"
+    assert_contains "$argv" "slipway serve" "command lines read"
+    grep -q "$needle" <<<"$inspect" && fail "the Jenkins token appears in docker inspect output"
+    grep -q "$needle" <<<"$argv" && fail "the Jenkins token appears in a command line"
+    grep -q "$needle" <<<"$environ" && fail "the Jenkins token appears in the agent's environment"
+    wait_builds 1 120 "$state" >/dev/null
+    serve_stop "$SERVE_PID" "$log"
+    grep -q "$needle" "$log" && fail "the Jenkins token appears in the supervisor's log"
+    grep -rqs "$needle" "$state" && fail "the Jenkins token appears under the state dir"
+    # The node logs (and the build's own output) are real and were searched.
+    assert_contains "$(cat "$EMU_DIR/events.jsonl")" "environment is" "launch log with the environment"
+    assert_contains "$(emu "$EMU_CONTROL/builds")" "HOME=/home/jenkins" "build output with the environment"
+    grep -q "$needle" "$EMU_DIR/events.jsonl" && fail "the Jenkins token appears in a node's launch log"
+    emu "$EMU_CONTROL/builds" | grep -q "$needle" && fail "the Jenkins token appears in a build's output"
+    emu_stop
+    assert_no_leaks "$state"
+}
+
+it_case "session: builds run confined (capabilities, no_new_privs, seccomp); dockerd is not" test_session_confined
+it_case "session: agents cannot reach each other across their bridge" test_session_network_isolation
+it_case "session: docker login/logout in two agents at once do not affect each other" test_session_docker_credentials
+it_case "session: the Jenkins token is in no log, argv, inspect output or environment" test_session_secrets
