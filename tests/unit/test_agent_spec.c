@@ -73,6 +73,20 @@ static void test_body_binds_data_root_and_publishes_ssh_on_bind_address(void **s
         assert_string_equal(json_string_value(json_object_get(body, "Image")), "slipway/agent:latest");
         /* Nothing secret travels in the environment. */
         assert_null(json_object_get(body, "Env"));
+        /* No network given: Docker's default. */
+        assert_null(json_object_get(host, "NetworkMode"));
+}
+
+static void test_body_joins_the_agent_network(void **state)
+{
+        (void) state;
+        struct agent_spec spec = base_spec();
+        spec.network = AGENT_NETWORK;
+        struct sw_error err = { 0 };
+        _cleanup_json_ json_t *body = agent_spec_container_body(&spec, &err);
+        assert_non_null(body);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(body, "HostConfig"), "NetworkMode")),
+                            "slipway");
 }
 
 static void test_body_labels(void **state)
@@ -192,6 +206,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_body_has_capabilities_not_privileged),
                 cmocka_unit_test(test_body_binds_data_root_and_publishes_ssh_on_bind_address),
+                cmocka_unit_test(test_body_joins_the_agent_network),
                 cmocka_unit_test(test_body_labels),
                 cmocka_unit_test(test_body_refuses_slipway_labels),
                 cmocka_unit_test(test_label_validation),
