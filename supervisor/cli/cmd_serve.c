@@ -63,9 +63,13 @@ int cmd_serve(const struct cli_context *ctx, int argc, char **argv)
         if (config_load(path, &config, &err) < 0)
                 return cli_fail(&err);
         if (check) {
-                printf("%s: valid; %zu template(s), capacity %d, Jenkins %s as %s\n", path,
-                       config->template_count, config->host.capacity, config->jenkins.url,
-                       config->jenkins.user);
+                if (config_standalone(config))
+                        printf("%s: valid; %zu template(s), capacity %d, standalone (no "
+                               "Jenkins)\n", path, config->template_count, config->host.capacity);
+                else
+                        printf("%s: valid; %zu template(s), capacity %d, Jenkins %s as %s\n", path,
+                               config->template_count, config->host.capacity,
+                               config->jenkins.url, config->jenkins.user);
                 config_free(config);
                 return 0;
         }
