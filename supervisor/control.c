@@ -130,6 +130,24 @@ static int listen_unix(const char *path, struct sw_error *err)
                 unlink(path);
                 return sw_error_errno(err, saved, "control socket %s", path);
         }
+        /* The group must also get through the directory (the state dir, 0700 when serve made
+         * it): search permission only, so it lists nothing and reaches only what its own
+         * modes allow (agents' directories stay 0700). */
+        if (gid != 0) {
+                _cleanup_free_ char *dir = strdup(path);
+                char *slash = dir ? strrchr(dir, '/') : NULL;
+                struct stat st;
+                if (slash && slash != dir) {
+                        *slash = '\0';
+                        if (stat(dir, &st) == 0 && (st.st_gid != gid || !(st.st_mode & S_IXGRP)) &&
+                            (chown(dir, (uid_t) -1, gid) < 0 ||
+                             chmod(dir, (st.st_mode & 07777 & ~(mode_t) 0070) | 0010) < 0)) {
+                                int saved = errno;
+                                unlink(path);
+                                return sw_error_errno(err, saved, "let group slipway reach %s", path);
+                        }
+                }
+        }
         return TAKE_FD(fd);
 }
 
