@@ -28,7 +28,7 @@ static const struct verb verbs[] = {
         { "logs", cmd_logs, "show an agent's own logs: slipway-init, dockerd, sshd" },
         { "inspect", cmd_inspect, "show everything known of one agent" },
         { "cache", cmd_cache, "build and list layer cache generations" },
-        { "serve", cmd_serve, "supervise one-shot Jenkins agents on demand" },
+        { "serve", cmd_serve, "supervise agents: one-shot Jenkins agents on demand, or on request" },
         { "doctor", cmd_doctor, "check host prerequisites, with a fix for each failure" },
 };
 
