@@ -62,13 +62,17 @@ static int wait_up(struct control_client *daemon, json_t *agents, int timeout_s)
                         struct sw_error err = { 0 };
                         snprintf(path, sizeof(path), "/v1/agents/%s",
                                  json_string_value(json_object_get(agent, "id")));
-                        if (control_client_request(daemon, "GET", path, NULL, &status, &now, &err) < 0) {
-                                json_decref(now);
-                                cli_fail(&err);
-                                return up;
-                        }
+                        /* Only the daemon's word that the agent failed ends the wait; a
+                         * request that failed on the way is tried again. */
+                        int r = control_client_request(daemon, "GET", path, NULL, &status, &now, &err);
                         const char *state = json_string_value(json_object_get(now, "state"));
-                        if (status == 404 || !state || strcmp(state, "retiring") == 0 ||
+                        if (r < 0 || (status != 200 && status != 404) || (status == 200 && !state)) {
+                                if (tick + 1 >= timeout_s * 10)
+                                        cli_fail(&err);
+                                json_decref(now);
+                                continue;
+                        }
+                        if (status == 404 || strcmp(state, "retiring") == 0 ||
                             strcmp(state, "destroying") == 0) {
                                 const char *why = json_string_value(json_object_get(now, "retire_reason"));
                                 fprintf(stderr, "slipway: agent %s failed: %s (see the daemon's log)\n",
