@@ -134,6 +134,37 @@ test_control_standalone() {
     assert_contains "$out" "no daemon listens on $sock"
 }
 
+# Standalone after kill -9: the next start adopts the running agent (no node to look for),
+# and SIGHUP reloads a standalone configuration too.
+test_control_standalone_restart() {
+    local state=$IT_DIR/state-control conf=$IT_DIR/control.conf log=$IT_DIR/control-restart.log
+    local sock=$state/control.sock id
+    rm -rf "$state"
+    ctl_standalone_config "$conf" "$state" 2
+    trap '[ -z "${SERVE_PID:-}" ] || kill -9 "$SERVE_PID" 2>/dev/null || true' EXIT
+    serve_start "$conf" "$log"
+    ctl_wait_socket "$sock" "$log"
+    id=$("$SLIPWAY" --state-dir "$state" create --template dind | head -1)
+    kill -9 "$SERVE_PID"
+    wait "$SERVE_PID" 2>/dev/null || true
+    serve_start "$conf" "$log.2"
+    ctl_wait_socket "$sock" "$log.2"
+    local tries=0
+    until grep -q "agent=$id adopted (standalone)" "$log.2"; do
+        tries=$((tries + 1)); [ "$tries" -lt 50 ] || fail "not adopted: $(cat "$log.2")"; sleep 0.1
+    done
+    assert_eq "$("$SLIPWAY" --state-dir "$state" ps --json | jq -r '.[] | "\(.id) \(.state)"')" "$id online"
+    sed -i 's/^capacity = 2/capacity = 3/' "$conf"
+    kill -HUP "$SERVE_PID"
+    tries=0
+    until [ "$(curl -fsS --unix-socket "$sock" http://slipway/v1/status | jq .capacity)" = 3 ]; do
+        tries=$((tries + 1)); [ "$tries" -lt 50 ] || fail "SIGHUP: $(tail -2 "$log.2")"; sleep 0.1
+    done
+    assert_eq "$("$SLIPWAY" --state-dir "$state" rm "$id")" "$id"
+    serve_stop "$SERVE_PID" "$log.2"
+    assert_no_leaks "$state"
+}
+
 # With Jenkins (the emulator): an agent made through the API gets its node like any other,
 # and a short soak in that mode leaks nothing there either (nodes included).
 test_control_jenkins() {
@@ -190,5 +221,6 @@ test_control_soak() {
 }
 
 it_case "control: standalone serve, agents through POST /v1/agents and the CLI, metrics on TCP" test_control_standalone
+it_case "control: standalone serve killed with -9 adopts its agent; SIGHUP reloads" test_control_standalone_restart
 it_case "control: with Jenkins, an API-created agent gets its node; short soak, no node left" test_control_jenkins
 it_case "control: soak, 20 cycles 4 at once, nothing leaked, RSS flat, exit clean" test_control_soak
