@@ -57,6 +57,7 @@ enum key_type {
         KEY_CREDENTIALS_ID,
         KEY_AGENT_HOST,     /* address or host name */
         KEY_BIND_ADDRESS,   /* address */
+        KEY_LISTEN_ADDRESS, /* IPv4:PORT or [IPv6]:PORT */
         KEY_NODE_PREFIX,
         KEY_INT,            /* int field in [min, max] */
         KEY_LONG_LONG,      /* long long field in [min, max] */
@@ -116,6 +117,7 @@ enum {
         HOST_LAUNCH_TIMEOUT,
         HOST_IDLE_TIMEOUT,
         HOST_DRAIN_TIMEOUT,
+        HOST_METRICS_ADDRESS,
         HOST_KEY_COUNT
 };
 
@@ -128,6 +130,8 @@ static const struct key_def host_keys[HOST_KEY_COUNT] = {
         [HOST_LAUNCH_TIMEOUT] = { "launch-timeout", KEY_INT, HOST_FIELD(launch_timeout_s), 10, 3600 },
         [HOST_IDLE_TIMEOUT] = { "idle-timeout", KEY_INT, HOST_FIELD(idle_timeout_s), 10, 86400 },
         [HOST_DRAIN_TIMEOUT] = { "drain-timeout", KEY_INT, HOST_FIELD(drain_timeout_s), 0, 86400 },
+        [HOST_METRICS_ADDRESS] = { "metrics-address", KEY_LISTEN_ADDRESS,
+                                   HOST_FIELD(metrics_address), 0, 0 },
 };
 
 enum {
@@ -142,6 +146,7 @@ enum {
         TEMPLATE_CPUS,
         TEMPLATE_MEMORY,
         TEMPLATE_PIDS_LIMIT,
+        TEMPLATE_AUTHORIZED_KEYS,
         TEMPLATE_KEY_COUNT
 };
 
@@ -160,6 +165,8 @@ static const struct key_def template_keys[TEMPLATE_KEY_COUNT] = {
         [TEMPLATE_MEMORY] = { "memory", KEY_MEMORY, TEMPLATE_FIELD(memory_bytes), 0, 0 },
         [TEMPLATE_PIDS_LIMIT] = { "pids-limit", KEY_LONG_LONG, TEMPLATE_FIELD(pids_limit), 0,
                                   PIDS_LIMIT_MAX },
+        [TEMPLATE_AUTHORIZED_KEYS] = { "authorized-keys", KEY_PATH,
+                                       TEMPLATE_FIELD(authorized_keys_file), 0, 0 },
 };
 
 struct parse_ctx {
@@ -337,6 +344,38 @@ static bool address_unspecified(const char *value)
 {
         bool unspecified = false;
         return address_literal(value, &unspecified) && unspecified;
+}
+
+/* "127.0.0.1:9469" or "[::1]:9469": a literal address (no name to resolve) and a port. */
+static int check_listen_address(const char *value, char *reason, size_t size)
+{
+        char host[INET6_ADDRSTRLEN + 2];
+        const char *text = value;
+        const char *colon = strrchr(value, ':');
+        bool unspecified;
+        long long port = 0;
+        char port_reason[REASON_MAX];
+        size_t host_len = colon ? (size_t) (colon - value) : 0;
+        bool bracketed = host_len >= 2 && value[0] == '[' && value[host_len - 1] == ']';
+        if (bracketed) {
+                value++;
+                host_len -= 2;
+        }
+        if (!colon || host_len == 0 || host_len >= sizeof(host))
+                return reason_set(reason, size, "expected ADDRESS:PORT (e.g. 127.0.0.1:9469 or "
+                                  "[::1]:9469), not \"%s\"", text);
+        memcpy(host, value, host_len);
+        host[host_len] = '\0';
+        /* "::1:9469" could be read two ways. */
+        if (!bracketed && strchr(host, ':'))
+                return reason_set(reason, size, "an IPv6 address goes in brackets, as in "
+                                  "[::1]:9469, not \"%s\"", text);
+        if (!address_literal(host, &unspecified))
+                return reason_set(reason, size, "expected an IPv4 or [IPv6] address before the "
+                                  "port, not \"%s\"", host);
+        if (parse_range(colon + 1, 1, 65535, &port, port_reason, sizeof(port_reason)) < 0)
+                return reason_set(reason, size, "port: %s", port_reason);
+        return 0;
 }
 
 /* What Jenkins connects to: an address other than 0.0.0.0 or ::, or a host name. */
@@ -532,6 +571,9 @@ static int key_parse(const struct key_def *def, void *base, const char *value, c
                                        value);
                 break;
         }
+        case KEY_LISTEN_ADDRESS:
+                r = check_listen_address(value, reason, size);
+                break;
         case KEY_NODE_PREFIX: {
                 size_t len = strlen(value);
                 if (len > NODE_PREFIX_MAX || !id_chars_only(value, len))
@@ -938,12 +980,27 @@ static bool dup_default(char **field, const char *value)
 static int config_check_required(struct parse_ctx *ctx)
 {
         const struct config *config = ctx->config;
-        if (!ctx->jenkins_line) {
-                ctx_fail(ctx, EINVAL, 0,
-                         "no [jenkins] section (url, user, token-file or password-file, "
-                         "credentials-id and agent-public-key are required)");
+        if (config->template_count == 0) {
+                ctx_fail(ctx, EINVAL, 0, "no [template NAME] section: at least one is required");
                 return -EINVAL;
         }
+        for (size_t i = 0; i < config->template_count; i++) {
+                if (!ctx->template_lines[i][TEMPLATE_LABELS]) {
+                        ctx_fail(ctx, EINVAL, config->templates[i].line,
+                                 "[template %s] labels: required", config->templates[i].name);
+                        return -EINVAL;
+                }
+                /* Standalone, nobody else holds a key the agent would authorize. */
+                if (!ctx->jenkins_line && !ctx->template_lines[i][TEMPLATE_AUTHORIZED_KEYS]) {
+                        ctx_fail(ctx, EINVAL, config->templates[i].line,
+                                 "[template %s] authorized-keys: required without a [jenkins] "
+                                 "section (who else could log in to its agents?)",
+                                 config->templates[i].name);
+                        return -EINVAL;
+                }
+        }
+        if (!ctx->jenkins_line)
+                return 0; /* standalone: agents only through the control socket */
         static const int required[] = { JENKINS_URL, JENKINS_USER, JENKINS_CREDENTIALS_ID,
                                          JENKINS_AGENT_PUBLIC_KEY };
         for (size_t i = 0; i < ARRAY_SIZE(required); i++) {
@@ -965,17 +1022,6 @@ static int config_check_required(struct parse_ctx *ctx)
                 ctx_fail(ctx, EINVAL, ctx->jenkins_line,
                          "[jenkins] token-file: required (or password-file)");
                 return -EINVAL;
-        }
-        if (config->template_count == 0) {
-                ctx_fail(ctx, EINVAL, 0, "no [template NAME] section: at least one is required");
-                return -EINVAL;
-        }
-        for (size_t i = 0; i < config->template_count; i++) {
-                if (!ctx->template_lines[i][TEMPLATE_LABELS]) {
-                        ctx_fail(ctx, EINVAL, config->templates[i].line,
-                                 "[template %s] labels: required", config->templates[i].name);
-                        return -EINVAL;
-                }
         }
         return 0;
 }
@@ -1001,7 +1047,7 @@ static int config_defaults(struct parse_ctx *ctx)
         if (!dup_default(&host->state_dir, AGENT_DEFAULT_STATE_DIR) ||
             !dup_default(&host->bind_address, AGENT_DEFAULT_BIND_ADDRESS))
                 return -ENOMEM;
-        if (!jenkins->agent_host) {
+        if (!jenkins->agent_host && ctx->jenkins_line) {
                 if (address_unspecified(host->bind_address)) {
                         ctx_fail(ctx, EINVAL, ctx->jenkins_line,
                                  "[jenkins] agent-host: required when [host] bind-address is %s "
@@ -1031,10 +1077,44 @@ static int config_defaults(struct parse_ctx *ctx)
         return 0;
 }
 
+/* Each template's authorized keys: its own file, then the Jenkins key (Jenkins must log in
+ * to every served agent). */
+static int config_read_template_keys(struct parse_ctx *ctx)
+{
+        struct config *config = ctx->config;
+        for (size_t i = 0; i < config->template_count; i++) {
+                struct config_template *template = &config->templates[i];
+                const char *jenkins_key = config->jenkins.agent_public_key;
+                _cleanup_free_ char *own = NULL;
+                if (template->authorized_keys_file) {
+                        int r = sshkey_read_public(template->authorized_keys_file, &own, ctx->err);
+                        if (r < 0) {
+                                sw_error_prefix(ctx->err, "%s:%d: [template %s] authorized-keys",
+                                                ctx->path,
+                                                ctx->template_lines[i][TEMPLATE_AUTHORIZED_KEYS],
+                                                template->name);
+                                ctx->failed = true;
+                                ctx->error_code = -r;
+                                return r;
+                        }
+                }
+                size_t own_len = own ? strlen(own) : 0;
+                bool newline = own_len > 0 && own[own_len - 1] != '\n';
+                if (asprintf(&template->authorized_keys, "%s%s%s", own ? own : "",
+                             newline && jenkins_key ? "\n" : "", jenkins_key ? jenkins_key : "") < 0) {
+                        template->authorized_keys = NULL;
+                        return -ENOMEM;
+                }
+        }
+        return 0;
+}
+
 /* The secret and the public key the config names. */
 static int config_read_files(struct parse_ctx *ctx)
 {
         struct config_jenkins *jenkins = &ctx->config->jenkins;
+        if (!ctx->jenkins_line)
+                return config_read_template_keys(ctx);
         int token_line = ctx->jenkins_lines[JENKINS_TOKEN_FILE];
         int line = token_line ? token_line : ctx->jenkins_lines[JENKINS_PASSWORD_FILE];
         const char *key = token_line ? "token-file" : "password-file";
@@ -1056,7 +1136,7 @@ static int config_read_files(struct parse_ctx *ctx)
                 ctx->error_code = -r;
                 return r;
         }
-        return 0;
+        return config_read_template_keys(ctx);
 }
 
 static int config_finish(struct parse_ctx *ctx)
@@ -1105,6 +1185,7 @@ void config_free(struct config *config)
         free(config->host.state_dir);
         free(config->host.docker_host);
         free(config->host.bind_address);
+        free(config->host.metrics_address);
         for (size_t i = 0; i < config->template_count; i++) {
                 struct config_template *template = &config->templates[i];
                 free(template->name);
@@ -1114,6 +1195,8 @@ void config_free(struct config *config)
                 free(template->remote_fs);
                 free(template->java_path);
                 free(template->jvm_options);
+                free(template->authorized_keys_file);
+                free(template->authorized_keys);
         }
         free(config->templates);
         free(config->path);

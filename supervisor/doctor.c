@@ -926,6 +926,11 @@ static int check_cache(struct doctor *d)
 static int check_jenkins(struct doctor *d)
 {
         const struct config_jenkins *j = &d->config->jenkins;
+        if (config_standalone(d->config)) {
+                ADD(d, "jenkins", DOCTOR_PASS, NULL, "%s",
+                    "none configured: standalone (agents through the control socket only)");
+                return 0;
+        }
         struct jenkins_options options = {
                 .url = j->url,
                 .user = j->user,

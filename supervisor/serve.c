@@ -245,8 +245,19 @@ static void remove_anchor(struct server *server)
 
 /* --- the loop ----------------------------------------------------------------------------- */
 
+/* Standalone (no [jenkins]): agents come only through the control socket; the tick only
+ * reconciles once what an earlier run left. */
+static void tick_standalone(struct server *server)
+{
+        struct jenkins_computers none = { 0 };
+        if (!server->reconciled && serve_reconcile(server, &none) >= 0)
+                server->reconciled = true;
+}
+
 static void tick(struct server *server)
 {
+        if (!server->jenkins)
+                return tick_standalone(server);
         double now = serve_now();
         if (server->jenkins_retry_at > now)
                 return;
@@ -313,6 +324,10 @@ static bool same_text(const char *a, const char *b)
 static const char *reload_refused(const struct server *server, const struct config *fresh)
 {
         const struct config *old = server->config;
+        if (config_standalone(fresh) != config_standalone(old))
+                return "a [jenkins] section is added or removed only with a restart";
+        if (!same_text(fresh->host.metrics_address, old->host.metrics_address))
+                return "metrics-address changes only with a restart";
         if (!same_text(fresh->host.state_dir, old->host.state_dir) ||
             !same_text(fresh->host.docker_host, old->host.docker_host) ||
             !same_text(fresh->jenkins.node_prefix, old->jenkins.node_prefix))
@@ -350,7 +365,8 @@ static void reload(struct server *server)
         struct jenkins_client *jenkins = NULL;
         struct template_health *health = calloc(fresh->template_count, sizeof(*health));
         char ***atoms = calloc(fresh->template_count, sizeof(char **));
-        bool ok = health && atoms && jenkins_open(&jenkins, &options, &err) >= 0;
+        bool ok = health && atoms &&
+                  (config_standalone(fresh) || jenkins_open(&jenkins, &options, &err) >= 0);
         for (size_t i = 0; ok && i < fresh->template_count; i++)
                 ok = (atoms[i] = split_atoms(fresh->templates[i].labels)) != NULL;
         if (!ok) {
@@ -451,6 +467,7 @@ static void release_server(struct server *server)
         if (server->docker)
                 docker_close(server->docker);
         control_close(server->control);
+        control_close(server->metrics);
 }
 
 static char **split_atoms(const char *labels)
@@ -497,20 +514,22 @@ static int open_server(struct server *server, const struct config *config, struc
                 .password = config->jenkins.password,
                 .timeout_s = config->jenkins.timeout_s,
         };
-        int r = jenkins_open(&server->jenkins, &options, err);
+        int r = docker_open(&server->docker, config->host.docker_host, err);
         if (r < 0)
                 return r;
-        /* Checked once at start, so a wrong URL or token is a clear error, not a retry loop;
-         * later outages are retried with back-off. */
-        r = docker_open(&server->docker, config->host.docker_host, err);
-        if (r < 0)
-                return r;
-        r = jenkins_ping(server->jenkins, err);
-        if (r == -EACCES || r == -ENOENT || r == -EINVAL)
-                return r;
-        if (r < 0) {
-                log_warning("%s (will retry)", err->message);
-                sw_error_clear(err);
+        if (!config_standalone(config)) {
+                r = jenkins_open(&server->jenkins, &options, err);
+                if (r < 0)
+                        return r;
+                /* Checked once at start, so a wrong URL or token is a clear error, not a retry
+                 * loop; later outages are retried with back-off. */
+                r = jenkins_ping(server->jenkins, err);
+                if (r == -EACCES || r == -ENOENT || r == -EINVAL)
+                        return r;
+                if (r < 0) {
+                        log_warning("%s (will retry)", err->message);
+                        sw_error_clear(err);
+                }
         }
         sigset_t mask;
         sigemptyset(&mask);
@@ -536,9 +555,13 @@ int serve_run(const struct config *config, const char *config_path, struct sw_er
                 release_server(&server);
                 return r;
         }
-        log_info("serving %zu template(s) for %s as %s, capacity %d, node prefix %s",
-                 config->template_count, config->jenkins.url, config->jenkins.user,
-                 config->host.capacity, config->jenkins.node_prefix);
+        if (config_standalone(config))
+                log_info("serving %zu template(s) standalone (agents through the control "
+                         "socket only), capacity %d", config->template_count, config->host.capacity);
+        else
+                log_info("serving %zu template(s) for %s as %s, capacity %d, node prefix %s",
+                         config->template_count, config->jenkins.url, config->jenkins.user,
+                         config->host.capacity, config->jenkins.node_prefix);
         config = NULL; /* from here on server.config, which SIGHUP may replace */
         double next_tick = serve_now();
         for (;;) {
@@ -552,11 +575,14 @@ int serve_run(const struct config *config, const char *config_path, struct sw_er
                 if (server.draining && !server.agents)
                         break;
 
-                struct pollfd fds[2 + SERVE_MAX_POLLED];
-                struct served *polled[2 + SERVE_MAX_POLLED];
+                struct pollfd fds[3 + SERVE_MAX_POLLED];
+                struct served *polled[3 + SERVE_MAX_POLLED];
                 nfds_t nfds = 0;
                 fds[nfds++] = (struct pollfd){ .fd = server.signal_fd, .events = POLLIN };
                 fds[nfds++] = (struct pollfd){ .fd = control_fd(server.control), .events = POLLIN };
+                if (server.metrics)
+                        fds[nfds++] = (struct pollfd){ .fd = control_fd(server.metrics), .events = POLLIN };
+                nfds_t first_worker = nfds;
                 for (struct served *s = server.agents; s && nfds < ARRAY_SIZE(fds); s = s->next) {
                         if (s->worker.fd >= 0) {
                                 polled[nfds] = s;
@@ -576,7 +602,9 @@ int serve_run(const struct config *config, const char *config_path, struct sw_er
                         handle_signal(&server);
                 /* Always: libmicrohttpd also times out idle connections from here. */
                 control_run(server.control);
-                for (nfds_t i = 2; n > 0 && i < nfds; i++)
+                if (server.metrics)
+                        control_run(server.metrics);
+                for (nfds_t i = first_worker; n > 0 && i < nfds; i++)
                         if (fds[i].revents)
                                 worker_read(&polled[i]->worker);
         }

@@ -63,7 +63,7 @@ static void agent_options_for(const struct server *server, const struct served *
                 .image = t->image,
                 .state_dir = config->host.state_dir,
                 .bind_address = config->host.bind_address,
-                .authorized_keys = config->jenkins.agent_public_key,
+                .authorized_keys = t->authorized_keys,
                 .ready_timeout_s = config->host.launch_timeout_s,
                 /* "current" resolves when the agent launches: a new generation serves the next
                  * agents while running ones keep theirs. */
@@ -102,6 +102,7 @@ int serve_agent_register(struct server *server, const struct config_template *te
                 return r;
         }
         memcpy(s->id, s->agent->id, sizeof(s->id));
+        s->ssh_port = port;
         s->dir = strdup(s->agent->dir);
         _cleanup_free_ char *description = demand_node_description(
                 config->jenkins.node_prefix, template->name, s->id, serve_wall_ms());
@@ -109,6 +110,17 @@ int serve_agent_register(struct server *server, const struct config_template *te
                 s->node = NULL;
                 (void) agent_destroy(NULL, NULL, s->agent->dir, &err);
                 return -ENOMEM;
+        }
+        if (!server->jenkins) {
+                /* Standalone: no node to register; reached by ssh with the template's keys. */
+                log_info("agent=%s created for template %s (ssh %s:%d)", s->id, template->name,
+                         config->host.bind_address, port);
+                s->node_gone = true;
+                s->state = SERVED_REGISTERED;
+                s->next = server->agents;
+                server->agents = s;
+                *out = TAKE_PTR(s);
+                return 0;
         }
         struct jenkins_node_spec spec = {
                 .name = s->node,
@@ -542,7 +554,11 @@ int serve_reconcile(struct server *server, const struct jenkins_computers *compu
                 if (!s)
                         continue;
                 s->template = t ? t : &config->templates[0];
-                if (c && t && state && strcmp(state, "running") == 0) {
+                if (!server->jenkins && t && state && strcmp(state, "running") == 0) {
+                        s->state = SERVED_READY; /* standalone: it has no node */
+                        s->node_gone = true;
+                        log_info("agent=%s adopted (standalone)", id);
+                } else if (c && t && state && strcmp(state, "running") == 0) {
                         s->state = SERVED_READY;
                         s->used = c->busy_executors > 0 || c->temporarily_offline;
                         s->offline_set = c->temporarily_offline;

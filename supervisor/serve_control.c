@@ -3,11 +3,15 @@
  *
  *   GET    /v1/status          draining, capacity, agents, Jenkins health, templates
  *   GET    /v1/agents          every agent of this supervisor
+ *   POST   /v1/agents          {"template": NAME, "count": N}: new agents now (201)
  *   GET    /v1/agents/ID       one agent
+ *   GET    /v1/agents/ID/inspect  as `slipway inspect --json`, plus "served" (the above)
  *   DELETE /v1/agents/ID       retire it now (node deleted, agent destroyed)
  *   POST   /v1/drain           as SIGTERM: no new agents, running builds finish
  *   GET    /v1/cache           the cache generations (as `slipway cache ls --json`)
- *   GET    /metrics            Prometheus text format */
+ *   GET    /metrics            Prometheus text format (also on host.metrics-address, alone)
+ *
+ * Routing and body decoding are control_api.c's (fuzzed); what each request does is here. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,9 +19,11 @@
 #include <string.h>
 
 #include "serve_internal.h"
+#include "slipway/agent.h"
 #include "slipway/buffer.h"
 #include "slipway/cache.h"
 #include "slipway/cleanup.h"
+#include "slipway/control_api.h"
 #include "slipway/fsutil.h"
 #include "slipway/log.h"
 
@@ -35,7 +41,7 @@ void serve_histogram_observe(struct serve_histogram *histogram, double value)
         histogram->sum += value;
 }
 
-static const char *state_name(const struct served *s)
+static const char *state_name(const struct server *server, const struct served *s)
 {
         switch (s->state) {
         case SERVED_REGISTERED:
@@ -43,7 +49,10 @@ static const char *state_name(const struct served *s)
         case SERVED_LAUNCHING:
                 return "launching";
         case SERVED_READY:
-                return s->used ? "busy" : s->online_at > 0 ? "online" : "connecting";
+                /* Standalone agents have no Jenkins connection to wait for. */
+                return s->used                             ? "busy"
+                       : s->online_at > 0 || !server->jenkins ? "online"
+                                                             : "connecting";
         case SERVED_RETIRING:
                 return "retiring";
         case SERVED_DESTROYING:
@@ -52,13 +61,18 @@ static const char *state_name(const struct served *s)
         return "unknown";
 }
 
-static json_t *agent_json(const struct served *s)
+static json_t *agent_json(const struct server *server, const struct served *s)
 {
         double now = serve_now();
-        return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:b, s:f, s:f?, s:s?}", "id", s->id, "node",
-                         s->node, "template", s->template->name, "state", state_name(s),
-                         "container", s->container_id, "used", s->used, "age_seconds",
-                         now - s->requested, "online_seconds",
+        char name[sizeof(s->id) + 16];
+        snprintf(name, sizeof(name), "slipway-%s", s->id); /* agent_prepare's default */
+        return json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s?, s:s, s:o?, s:b, s:f, s:o?, s:s?}",
+                         "id", s->id, "name", name, "node", server->jenkins ? s->node : NULL,
+                         "template", s->template->name, "state", state_name(server, s),
+                         "container", s->container_id, "ssh_host",
+                         server->config->host.bind_address, "ssh_port",
+                         s->ssh_port > 0 ? json_integer(s->ssh_port) : NULL, "used", s->used,
+                         "age_seconds", now - s->requested, "online_seconds",
                          s->online_at > 0 ? json_real(now - s->online_at) : NULL,
                          "retire_reason", s->retire_reason);
 }
@@ -90,9 +104,10 @@ static json_t *status_json(const struct server *server)
         int agents = 0;
         for (const struct served *s = server->agents; s; s = s->next)
                 agents++;
-        return json_pack("{s:b, s:i, s:i, s:s, s:b, s:i, s:o}", "draining", server->draining,
+        return json_pack("{s:b, s:i, s:i, s:s?, s:b, s:i, s:o}", "draining", server->draining,
                          "capacity", config->host.capacity, "agents", agents, "jenkins",
-                         config->jenkins.url, "jenkins_reachable", server->jenkins_failures == 0,
+                         config->jenkins.url, "jenkins_reachable",
+                         server->jenkins && server->jenkins_failures == 0,
                          "jenkins_failures_in_a_row", server->jenkins_failures, "templates",
                          templates ? templates : json_array());
 }
@@ -132,7 +147,7 @@ static void add_histogram(struct text *t, const char *name, const char *help,
             h->sum, name, h->count);
 }
 
-static char *metrics_text(struct server *server)
+static char *metrics_text(const struct server *server)
 {
         const struct config *config = server->config;
         struct text t = { 0 };
@@ -143,7 +158,7 @@ static char *metrics_text(struct server *server)
         for (size_t i = 0; i < ARRAY_SIZE(states); i++) {
                 int n = 0;
                 for (const struct served *s = server->agents; s; s = s->next)
-                        n += strcmp(state_name(s), states[i]) == 0;
+                        n += strcmp(state_name(server, s), states[i]) == 0;
                 add(&t, "slipway_agents{state=\"%s\"} %d\n", states[i], n);
         }
         add(&t, "# HELP slipway_capacity Agents this host may run at once.\n"
@@ -228,57 +243,176 @@ static void reply_error(struct control_reply *reply, unsigned status, const char
         reply_json(reply, status, json_pack("{s:s}", "error", message));
 }
 
-static void handle(void *user, const char *method, const char *path, const char *body,
-                   size_t body_len, struct control_reply *reply)
+static int count_agents(const struct server *server, const struct config_template *template)
+{
+        int n = 0;
+        for (const struct served *s = server->agents; s; s = s->next)
+                n += !template || s->template == template;
+        return n;
+}
+
+int serve_create_agents(struct server *server, const struct config_template *template,
+                        int count, struct served **created, struct sw_error *err)
+{
+        int total = count_agents(server, NULL), mine = count_agents(server, template);
+        if (server->draining)
+                return sw_error_set(err, EBUSY, "draining: no new agents");
+        if (total + count > server->config->host.capacity)
+                return sw_error_set(err, EBUSY, "over capacity: %d of %d agents exist, %d more asked",
+                                    total, server->config->host.capacity, count);
+        if (mine + count > template->max_instances)
+                return sw_error_set(err, EBUSY, "template %s: %d of its max-instances %d exist, %d "
+                                    "more asked", template->name, mine, template->max_instances,
+                                    count);
+        for (int i = 0; i < count; i++) {
+                int r = serve_agent_register(server, template, &created[i]);
+                if (r < 0) {
+                        /* All or none: the ones made so far go again. */
+                        for (int k = 0; k < i; k++)
+                                serve_agent_retire(server, created[k], "creation failed");
+                        if (r == -EIO || r == -ECONNREFUSED || r == -ETIMEDOUT)
+                                return sw_error_set(err, EAGAIN, "jenkins unreachable: cannot "
+                                                    "register a node (see the daemon's log)");
+                        return sw_error_set(err, -r, "template %s: cannot create an agent: %s "
+                                            "(see the daemon's log)", template->name, strerror(-r));
+                }
+        }
+        for (int i = 0; i < count; i++) {
+                log_info("agent=%s created through the control socket", created[i]->id);
+                serve_agent_launch(server, created[i]);
+        }
+        return 0;
+}
+
+static void create_agents(struct server *server, const struct control_request *request,
+                          struct control_reply *reply)
+{
+        struct control_create create;
+        struct sw_error err = { 0 };
+        unsigned status = (unsigned) control_create_decode(request->content_type, request->body,
+                                                           request->body_len, &create, &err);
+        if (status)
+                return reply_error(reply, status, err.message);
+        const struct config_template *template = config_template_find(server->config,
+                                                                      create.template);
+        if (!template) {
+                char known[512] = "";
+                for (size_t i = 0; i < server->config->template_count; i++)
+                        snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s",
+                                 i ? ", " : "", server->config->templates[i].name);
+                snprintf(err.message, sizeof(err.message), "unknown template \"%s\" (known: %s)",
+                         create.template, known);
+                return reply_error(reply, 404, err.message);
+        }
+        _cleanup_free_ struct served **created = calloc((size_t) create.count, sizeof(*created));
+        if (!created)
+                return reply_error(reply, 500, "out of memory");
+        int r = serve_create_agents(server, template, create.count, created, &err);
+        if (r < 0)
+                return reply_error(reply, r == -EBUSY ? 409 : r == -EAGAIN ? 503 : 500, err.message);
+        json_t *list = json_array();
+        for (int i = 0; list && i < create.count; i++)
+                json_array_append_new(list, agent_json(server, created[i]));
+        reply_json(reply, 201, list);
+}
+
+static void inspect_agent(struct server *server, const struct served *s,
+                          struct control_reply *reply)
+{
+        /* The one request that reads Docker and the disk from the loop: the local socket, with
+         * the Docker client's own timeout. */
+        json_t *inspected = NULL;
+        struct sw_error err = { 0 };
+        if (!server->docker ||
+            agent_inspect(server->docker, server->config->host.state_dir, s->id, &inspected,
+                          &err) < 0)
+                return reply_error(reply, 502, err.message[0] ? err.message : "no Docker client");
+        json_object_set_new(inspected, "served", agent_json(server, s));
+        reply_json(reply, 200, inspected);
+}
+
+static void reply_metrics(struct server *server, struct control_reply *reply)
+{
+        reply->status = 200;
+        reply->content_type = "text/plain; version=0.0.4";
+        reply->body = metrics_text(server);
+        if (!reply->body)
+                reply_error(reply, 500, "out of memory");
+}
+
+static void handle(void *user, const struct control_request *request, struct control_reply *reply)
 {
         struct server *server = user;
-        (void) body;
-        bool get = strcmp(method, "GET") == 0;
-        if (body_len > 0)
-                return reply_error(reply, 400, "no request takes a body");
-        if (strcmp(path, "/metrics") == 0 && get) {
-                reply->status = 200;
-                reply->content_type = "text/plain; version=0.0.4";
-                reply->body = metrics_text(server);
-                if (!reply->body)
-                        reply_error(reply, 500, "out of memory");
-                return;
+        struct control_route route;
+        struct sw_error err = { 0 };
+        unsigned status = (unsigned) control_route(request->method, request->path, &route, &err);
+        if (status)
+                return reply_error(reply, status, err.message);
+        if (route.endpoint != CONTROL_AGENTS_CREATE && request->body_len > 0)
+                return reply_error(reply, 400, "only POST /v1/agents takes a body");
+        struct served *s = NULL;
+        switch (route.endpoint) {
+        case CONTROL_AGENT_GET:
+        case CONTROL_AGENT_INSPECT:
+        case CONTROL_AGENT_DELETE:
+                if (!(s = find_agent(server, route.agent)))
+                        return reply_error(reply, 404, "no such agent");
+                break;
+        case CONTROL_STATUS:
+        case CONTROL_AGENTS_LIST:
+        case CONTROL_AGENTS_CREATE:
+        case CONTROL_DRAIN:
+        case CONTROL_CACHE:
+        case CONTROL_METRICS:
+                break;
         }
-        if (strcmp(path, "/v1/status") == 0 && get)
+        switch (route.endpoint) {
+        case CONTROL_METRICS:
+                return reply_metrics(server, reply);
+        case CONTROL_STATUS:
                 return reply_json(reply, 200, status_json(server));
-        if (strcmp(path, "/v1/agents") == 0 && get) {
+        case CONTROL_AGENTS_LIST: {
                 json_t *list = json_array();
-                for (const struct served *s = server->agents; list && s; s = s->next)
-                        json_array_append_new(list, agent_json(s));
+                for (const struct served *a = server->agents; list && a; a = a->next)
+                        json_array_append_new(list, agent_json(server, a));
                 return reply_json(reply, 200, list);
         }
-        if (strncmp(path, "/v1/agents/", 11) == 0) {
-                struct served *s = find_agent(server, path + 11);
-                if (!s)
-                        return reply_error(reply, 404, "no such agent");
-                if (get)
-                        return reply_json(reply, 200, agent_json(s));
-                if (strcmp(method, "DELETE") == 0) {
-                        log_info("agent=%s retire requested on the control socket", s->id);
-                        serve_agent_retire(server, s, "removed through the control socket");
-                        return reply_json(reply, 202, agent_json(s));
-                }
-                return reply_error(reply, 405, "GET or DELETE");
-        }
-        if (strcmp(path, "/v1/drain") == 0) {
-                if (strcmp(method, "POST") != 0)
-                        return reply_error(reply, 405, "POST");
+        case CONTROL_AGENTS_CREATE:
+                return create_agents(server, request, reply);
+        case CONTROL_AGENT_GET:
+                return reply_json(reply, 200, agent_json(server, s));
+        case CONTROL_AGENT_INSPECT:
+                return inspect_agent(server, s, reply);
+        case CONTROL_AGENT_DELETE:
+                log_info("agent=%s retire requested on the control socket", s->id);
+                serve_agent_retire(server, s, "removed through the control socket");
+                return reply_json(reply, 202, agent_json(server, s));
+        case CONTROL_DRAIN:
                 serve_start_drain(server, "drain requested on the control socket");
                 return reply_json(reply, 202, status_json(server));
-        }
-        if (strcmp(path, "/v1/cache") == 0 && get) {
+        case CONTROL_CACHE: {
                 json_t *list = NULL;
-                struct sw_error err = { 0 };
                 if (cache_list(server->config->host.state_dir, &list, &err) < 0)
                         return reply_error(reply, 500, err.message);
                 return reply_json(reply, 200, list);
         }
-        reply_error(reply, 404, "unknown path: see GET /v1/status, /v1/agents, /v1/cache, /metrics");
+        }
+        reply_error(reply, 500, "unhandled endpoint");
+}
+
+/* host.metrics-address: reachable by anyone who reaches that address, so nothing but
+ * GET /metrics. */
+static void handle_metrics_only(void *user, const struct control_request *request,
+                                struct control_reply *reply)
+{
+        if (strcmp(request->path, "/metrics") != 0)
+                return reply_error(reply, 404, "only GET /metrics here (the control API is on "
+                                   "the state directory's control.sock)");
+        if (strcmp(request->method, "GET") != 0)
+                return reply_error(reply, 405, "/metrics takes GET");
+        if (request->body_len > 0)
+                return reply_error(reply, 400, "GET /metrics takes no body");
+        reply_metrics(user, reply);
 }
 
 int serve_control_open(struct server *server, struct sw_error *err)
@@ -291,5 +425,12 @@ int serve_control_open(struct server *server, struct sw_error *err)
         int r = fs_mkdir_p(server->config->host.state_dir, 0700);
         if (r < 0)
                 return sw_error_errno(err, -r, "create %s", server->config->host.state_dir);
-        return control_open(&server->control, path, handle, server, err);
+        r = control_open(&server->control, path, handle, server, err);
+        if (r < 0 || !server->config->host.metrics_address)
+                return r;
+        r = control_open_tcp(&server->metrics, server->config->host.metrics_address,
+                             handle_metrics_only, server, err);
+        if (r >= 0)
+                log_info("metrics on http://%s/metrics", server->config->host.metrics_address);
+        return r;
 }

@@ -38,6 +38,7 @@ struct served {
         const struct config_template *template;
         struct agent *agent;   /* keys and port from agent_prepare, until launched */
         enum served_state state;
+        int ssh_port;          /* published on host.bind_address; 0: not known (adopted) */
         double requested;      /* monotonic */
         double online_at;      /* first seen online, 0 before */
         bool used;             /* its one build started */
@@ -90,6 +91,7 @@ struct server {
         struct serve_histogram seed_seconds;
         struct serve_histogram ready_seconds;
         struct control *control;
+        struct control *metrics; /* GET /metrics on host.metrics-address, or NULL */
         char *anchor;          /* name of this host's anchor node (see jenkins_anchor_create) */
         bool anchor_made;      /* it exists in Jenkins, as far as we know */
 };
@@ -115,6 +117,9 @@ int serve_reconcile(struct server *server, const struct jenkins_computers *compu
 
 /* serve_control.c: the control socket's requests and /metrics. */
 int serve_control_open(struct server *server, struct sw_error *err);
+/* Agents now, as a POST /v1/agents asks: registered (a node, with Jenkins) and launching. */
+int serve_create_agents(struct server *server, const struct config_template *template,
+                        int count, struct served **created, struct sw_error *err);
 void serve_start_drain(struct server *server, const char *why);
 
 #endif

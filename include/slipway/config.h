@@ -15,6 +15,8 @@
  *   max-instances = 3
  *
  * Sections are [jenkins], [host] (optional) and one or more [template NAME]; each at most once.
+ * Without [jenkins], serve runs standalone: agents are made only through the control socket
+ * (POST /v1/agents, `slipway create`), and each template names its authorized-keys.
  * Keys are "key = value", lowercase with dashes, one per line at the start of the line. Lines
  * starting with '#' or ';' are comments, and so is the rest of a line from " ;" on (inih's
  * inline comments: a value cannot hold " ;"). Refused rather than guessed at: unknown sections
@@ -30,6 +32,7 @@
 #ifndef SLIPWAY_CONFIG_H
 #define SLIPWAY_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "slipway/error.h"
@@ -41,6 +44,7 @@
 #define CONFIG_MAX_SECRET 4096     /* bytes of a token or password file */
 
 struct config_jenkins {
+        /* All NULL when there is no [jenkins] section (standalone: config_standalone). */
         char *url;              /* required: http(s)://HOST[:PORT][/PATH], no user@ */
         char *user;             /* required; no ':' (HTTP Basic) */
         char *token_file;       /* one of token-file and password-file is required */
@@ -69,6 +73,8 @@ struct config_host {
         int launch_timeout_s;   /* 10-3600, default 180: request to online in Jenkins */
         int idle_timeout_s;     /* 10-86400, default 600: online without a build */
         int drain_timeout_s;    /* 0-86400, default 3600: running builds on SIGTERM */
+        char *metrics_address;  /* "ADDRESS:PORT" ([IPv6]:PORT) to serve GET /metrics on over
+                                 * TCP too; NULL (default): only on the control socket */
 };
 
 struct config_template {
@@ -86,6 +92,10 @@ struct config_template {
         long long memory_bytes; /* "memory = 4G" (K, M, G, T; powers of 1024; at least 6M);
                                  * 0 (default) = unlimited */
         long long pids_limit;   /* 0-4194304; 0 (default) = unlimited */
+        char *authorized_keys_file; /* public keys (path) that may log in to its agents;
+                                 * required without [jenkins] */
+        char *authorized_keys;  /* that file's text, then [jenkins] agent-public-key's: what
+                                 * its agents authorize */
         int line;               /* where the section starts, for messages */
 };
 
@@ -106,6 +116,12 @@ int config_parse(const char *path, const char *text, size_t len, struct config *
                  struct sw_error *err);
 /* Frees everything; secrets are wiped first. NULL is fine. */
 void config_free(struct config *config);
+
+/* No [jenkins] section: agents only through the control socket. */
+static inline bool config_standalone(const struct config *config)
+{
+        return config->jenkins.url == NULL;
+}
 
 /* The template of that name, or NULL. */
 const struct config_template *config_template_find(const struct config *config, const char *name);

@@ -16,14 +16,26 @@ struct control_reply {
         char *body;             /* malloc'd, owned by the control module after return */
 };
 
+struct control_request {
+        const char *method;
+        const char *path;         /* without the query string */
+        const char *content_type; /* NULL when the request has none */
+        const char *body;         /* body_len bytes, not NUL-terminated */
+        size_t body_len;
+};
+
 /* Called for every complete request; fills reply (body may be NULL for an empty one). */
-typedef void (*control_handler)(void *user, const char *method, const char *path,
-                                const char *body, size_t body_len, struct control_reply *reply);
+typedef void (*control_handler)(void *user, const struct control_request *request,
+                                struct control_reply *reply);
 
 struct control;
 
 int control_open(struct control **out, const char *socket_path, control_handler handler,
                  void *user, struct sw_error *err);
+/* The same on a TCP address "IPV4:PORT" or "[IPV6]:PORT" (as config.c checks it); no
+ * access control of its own, so serve answers only GET /metrics there. */
+int control_open_tcp(struct control **out, const char *address, control_handler handler,
+                     void *user, struct sw_error *err);
 /* The fd to poll for input; call control_run when it is readable (and now and then). */
 int control_fd(const struct control *control);
 void control_run(struct control *control);

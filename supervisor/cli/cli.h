@@ -2,6 +2,7 @@
 #ifndef SLIPWAY_CLI_H
 #define SLIPWAY_CLI_H
 
+#include "slipway/control_client.h"
 #include "slipway/docker.h"
 #include "slipway/error.h"
 
@@ -23,6 +24,13 @@ int cli_open_docker(const struct cli_context *ctx, struct docker_client **docker
 int cli_open_docker_as_root(const struct cli_context *ctx, const char *verb,
                             struct docker_client **docker);
 
+/* The daemon of ctx->state_dir, if one runs: 0 with *client set, or with NULL (none: go
+ * direct); CLI_EXIT_FAILURE after printing why when its socket cannot be used. */
+int cli_open_daemon(const struct cli_context *ctx, struct control_client **client);
+/* Poll the daemon until agent id is gone (404), up to timeout_s; 0 or CLI_EXIT_FAILURE. */
+int cli_daemon_wait_gone(struct control_client *client, const char *id, int timeout_s);
+
+int cmd_create(const struct cli_context *ctx, int argc, char **argv);
 int cmd_run(const struct cli_context *ctx, int argc, char **argv);
 int cmd_ps(const struct cli_context *ctx, int argc, char **argv);
 int cmd_rm(const struct cli_context *ctx, int argc, char **argv);

@@ -14,7 +14,8 @@ static void inspect_usage(FILE *out)
                      "when it was created and started, how to reach it over SSH and its host key\n"
                      "fingerprint, the cache generation it was seeded from, its labels (the Jenkins\n"
                      "node and template of a served agent), its data root with its size on disk,\n"
-                     "and its resource limits.\n\n"
+                     "and its resource limits. When 'slipway serve' runs on the state directory,\n"
+                     "it is asked instead, and adds the agent's supervisor state (\"served\").\n\n"
                      "Options:\n"
                      "      --json   print a JSON object (the keys are listed in slipway(8))\n"
                      "  -h, --help   show this help\n");
@@ -80,6 +81,13 @@ static void print_human(json_t *agent)
         row("Fingerprint", str(agent, "host_key_fingerprint"));
         if (json_object_get(agent, "container"))
                 row("Generation", str(agent, "generation") ? str(agent, "generation") : "none (cold)");
+        json_t *served = json_object_get(agent, "served");
+        if (served) {
+                snprintf(line, sizeof(line), "%s%s%s", str(served, "state") ? str(served, "state") : "?",
+                         str(served, "retire_reason") ? ": " : "",
+                         str(served, "retire_reason") ? str(served, "retire_reason") : "");
+                row("Served", line);
+        }
         row("Node", str(agent, "node"));
         row("Template", str(agent, "template"));
         const char *key;
@@ -152,16 +160,36 @@ int cmd_inspect(const struct cli_context *ctx, int argc, char **argv)
         if (optind + 1 < argc)
                 return cli_usage_error("inspect", "unexpected argument \"%s\"", argv[optind + 1]);
 
-        struct docker_client *docker = NULL;
-        int r = cli_open_docker(ctx, &docker);
+        struct control_client *daemon = NULL;
+        int r = cli_open_daemon(ctx, &daemon);
         if (r)
                 return r;
         struct sw_error err = { 0 };
         _cleanup_json_ json_t *agent = NULL;
-        r = agent_inspect(docker, ctx->state_dir, argv[optind], &agent, &err);
-        docker_close(docker);
-        if (r < 0)
-                return cli_fail(&err);
+        if (daemon) {
+                char path[256];
+                long status = 0;
+                snprintf(path, sizeof(path), "/v1/agents/%s/inspect", argv[optind]);
+                r = control_client_request(daemon, "GET", path, NULL, &status, &agent, &err);
+                control_client_close(daemon);
+                if (r < 0 || (status != 200 && status != 404))
+                        return cli_fail(&err);
+                /* 404: not one of the daemon's (e.g. made by slipway run): look directly. */
+                if (status == 404) {
+                        json_decref(agent);
+                        agent = NULL;
+                }
+        }
+        if (!agent) {
+                struct docker_client *docker = NULL;
+                r = cli_open_docker(ctx, &docker);
+                if (r)
+                        return r;
+                r = agent_inspect(docker, ctx->state_dir, argv[optind], &agent, &err);
+                docker_close(docker);
+                if (r < 0)
+                        return cli_fail(&err);
+        }
         if (json) {
                 json_dumpf(agent, stdout, JSON_INDENT(2));
                 putchar('\n');

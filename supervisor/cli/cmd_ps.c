@@ -11,7 +11,9 @@ static void ps_usage(FILE *out)
 {
         fprintf(out, "Usage: slipway ps [--json]\n\n"
                      "List agents of the state directory, including data roots left without a\n"
-                     "container (state \"orphaned\"; 'slipway rm' removes them).\n\n"
+                     "container (state \"orphaned\"; 'slipway rm' removes them).\n"
+                     "When 'slipway serve' runs on the state directory, it is asked instead: its\n"
+                     "agents with the supervisor's states (launching, online, busy, retiring...).\n\n"
                      "Options:\n"
                      "      --json   print a JSON array\n"
                      "  -h, --help   show this help\n");
@@ -47,16 +49,28 @@ int cmd_ps(const struct cli_context *ctx, int argc, char **argv)
         if (optind < argc)
                 return cli_usage_error("ps", "unexpected argument \"%s\"", argv[optind]);
 
-        struct docker_client *docker = NULL;
-        int r = cli_open_docker(ctx, &docker);
+        struct control_client *daemon = NULL;
+        int r = cli_open_daemon(ctx, &daemon);
         if (r)
                 return r;
         struct sw_error err = { 0 };
         _cleanup_json_ json_t *agents = NULL;
-        r = agent_list(docker, ctx->state_dir, &agents, &err);
-        docker_close(docker);
-        if (r < 0)
-                return cli_fail(&err);
+        if (daemon) {
+                long status = 0;
+                r = control_client_request(daemon, "GET", "/v1/agents", NULL, &status, &agents, &err);
+                control_client_close(daemon);
+                if (r < 0 || status != 200)
+                        return cli_fail(&err);
+        } else {
+                struct docker_client *docker = NULL;
+                r = cli_open_docker(ctx, &docker);
+                if (r)
+                        return r;
+                r = agent_list(docker, ctx->state_dir, &agents, &err);
+                docker_close(docker);
+                if (r < 0)
+                        return cli_fail(&err);
+        }
 
         if (json) {
                 json_dumpf(agents, stdout, JSON_INDENT(2));
@@ -72,9 +86,17 @@ int cmd_ps(const struct cli_context *ctx, int argc, char **argv)
                 if (port > 0)
                         snprintf(ssh, sizeof(ssh), "%s:%lld", str_or(agent, "ssh_host", "?"),
                                  (long long) port);
+                /* A served agent's status: its template, and why it goes. */
+                char status[256];
+                if (json_object_get(agent, "template"))
+                        snprintf(status, sizeof(status), "template %s%s%s",
+                                 str_or(agent, "template", "?"),
+                                 json_is_string(json_object_get(agent, "retire_reason")) ? ": " : "",
+                                 str_or(agent, "retire_reason", ""));
+                else
+                        snprintf(status, sizeof(status), "%s", str_or(agent, "status", ""));
                 printf("%-12s  %-24s  %-9s  %-21s  %s\n", str_or(agent, "id", "?"),
-                       str_or(agent, "name", "-"), str_or(agent, "state", "?"), ssh,
-                       str_or(agent, "status", ""));
+                       str_or(agent, "name", "-"), str_or(agent, "state", "?"), ssh, status);
         }
         return 0;
 }

@@ -16,7 +16,9 @@ static void serve_usage(FILE *out)
                 "matches a template, register it as an SSH node with its own host key, let it run\n"
                 "exactly one build, then delete the node and destroy the agent.\n"
                 "SIGTERM or SIGINT drains (a second one stops at once); SIGHUP reloads the\n"
-                "configuration, keeping the running one when the new one is not valid.\n\n"
+                "configuration, keeping the running one when the new one is not valid.\n"
+                "Without a [jenkins] section it runs standalone: agents only on request\n"
+                "('slipway create', or POST /v1/agents on <state-dir>/control.sock).\n\n"
                 "Options:\n"
                 "  -c, --config FILE   configuration (default %s)\n"
                 "      --check         validate the configuration and exit\n"
@@ -63,9 +65,13 @@ int cmd_serve(const struct cli_context *ctx, int argc, char **argv)
         if (config_load(path, &config, &err) < 0)
                 return cli_fail(&err);
         if (check) {
-                printf("%s: valid; %zu template(s), capacity %d, Jenkins %s as %s\n", path,
-                       config->template_count, config->host.capacity, config->jenkins.url,
-                       config->jenkins.user);
+                if (config_standalone(config))
+                        printf("%s: valid; %zu template(s), capacity %d, standalone (no "
+                               "Jenkins)\n", path, config->template_count, config->host.capacity);
+                else
+                        printf("%s: valid; %zu template(s), capacity %d, Jenkins %s as %s\n", path,
+                               config->template_count, config->host.capacity,
+                               config->jenkins.url, config->jenkins.user);
                 config_free(config);
                 return 0;
         }

@@ -21,13 +21,14 @@ struct verb {
 
 static const struct verb verbs[] = {
         { "run", cmd_run, "start an agent and print how to reach it" },
+        { "create", cmd_create, "ask the running daemon for agents of a template" },
         { "ps", cmd_ps, "list agents" },
         { "rm", cmd_rm, "destroy agents: container, volumes and data root" },
         { "shell", cmd_shell, "open an audited debug shell in an agent" },
         { "logs", cmd_logs, "show an agent's own logs: slipway-init, dockerd, sshd" },
         { "inspect", cmd_inspect, "show everything known of one agent" },
         { "cache", cmd_cache, "build and list layer cache generations" },
-        { "serve", cmd_serve, "supervise one-shot Jenkins agents on demand" },
+        { "serve", cmd_serve, "supervise agents: one-shot Jenkins agents on demand, or on request" },
         { "doctor", cmd_doctor, "check host prerequisites, with a fix for each failure" },
 };
 
@@ -73,6 +74,38 @@ int cli_require_root(const char *verb)
                 return 0;
         fprintf(stderr, "slipway %s: must run as root (agents need host directories and the "
                         "Docker socket)\n", verb);
+        return CLI_EXIT_FAILURE;
+}
+
+int cli_open_daemon(const struct cli_context *ctx, struct control_client **client)
+{
+        struct sw_error err = { 0 };
+        *client = NULL;
+        int r = control_client_open(ctx->state_dir, client, &err);
+        return r < 0 ? cli_fail(&err) : 0;
+}
+
+int cli_daemon_wait_gone(struct control_client *client, const char *id, int timeout_s)
+{
+        char path[256];
+        snprintf(path, sizeof(path), "/v1/agents/%s", id);
+        int failed = 0; /* requests failed in a row: a dead daemon ends the wait */
+        for (int i = 0; i < timeout_s * 10; i++) {
+                struct sw_error err = { 0 };
+                long status = 0;
+                json_t *reply = NULL;
+                int r = control_client_request(client, "GET", path, NULL, &status, &reply, &err);
+                json_decref(reply);
+                if (r < 0 && ++failed >= 20)
+                        return cli_fail(&err);
+                if (r >= 0)
+                        failed = 0;
+                if (r >= 0 && status == 404)
+                        return 0;
+                usleep(100 * 1000);
+        }
+        fprintf(stderr, "slipway: agent %s still there after %d s (see the daemon's log)\n", id,
+                timeout_s);
         return CLI_EXIT_FAILURE;
 }
 

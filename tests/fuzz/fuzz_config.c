@@ -1,12 +1,14 @@
 /* config_parse: slipway.conf text.
  *
  * config_parse reads the files the config names (the token or password file, the agent's public
- * key) once everything else is valid. The fuzzer must not read real files: on a build host a
- * lucky path could be a real secret, and opening a device node can have side effects. So the
- * value of every token-file, password-file and agent-public-key line is replaced, before parsing,
- * by a path that cannot exist; the keys themselves stay, so parsing, validation and defaults run
- * in full and the run ends where the file would be read (ENOENT). A successful parse therefore
- * means a path slipped through: that aborts. Nothing is ever written. */
+ * key, templates' authorized keys) once everything else is valid. The fuzzer must not read real
+ * files: on a build host a lucky path could be a real secret, and opening a device node can have
+ * side effects. So the value of every token-file, password-file, agent-public-key and
+ * authorized-keys line is replaced, before parsing, by a path that cannot exist; the keys
+ * themselves stay, so parsing, validation and defaults run in full and the run ends where the
+ * file would be read (ENOENT). A successful parse therefore means a path slipped through (every
+ * valid file reads one: the Jenkins key, or standalone, each template's keys): that aborts.
+ * Nothing is ever written. */
 #include <ctype.h>
 
 #include "fuzz.h"
@@ -14,7 +16,8 @@
 
 #define NO_SUCH_FILE "/nonexistent/slipway-fuzz"
 
-static const char *const file_keys[] = { "token-file", "password-file", "agent-public-key" };
+static const char *const file_keys[] = { "token-file", "password-file", "agent-public-key",
+                                         "authorized-keys" };
 
 /* Whether the line (n bytes, no newline) is "KEY = value" or "KEY: value" for one of file_keys,
  * as inih reads it: the key is what precedes the first '=' or ':', whitespace trimmed (inih

@@ -165,7 +165,7 @@ test_operator_help_man_completion() {
 
     # Every command's options: accepted (source) = in --help = completed; all in slipway(8).
     local command source rc option completed section
-    for command in run ps rm shell logs inspect cache serve doctor "cache build" "cache ls" \
+    for command in run create ps rm shell logs inspect cache serve doctor "cache build" "cache ls" \
         "cache verify" "cache gc"; do
         rc=0
         # shellcheck disable=SC2086 # "cache ls" is two words

@@ -469,7 +469,9 @@ static void test_missing_required(void **state)
                      "token-file = @DIR@/token\n"
                      "credentials-id = x\n" MIN_TEMPLATE,
                      "@CONF@:1: [jenkins] agent-public-key: required");
-        expect_error("[host]\ncapacity = 2\n" MIN_TEMPLATE, "@CONF@: no [jenkins] section");
+        /* Without [jenkins]: standalone, and each template names who may log in. */
+        expect_error("[host]\ncapacity = 2\n" MIN_TEMPLATE,
+                     "@CONF@:3: [template dind] authorized-keys: required without a [jenkins] section");
         expect_error("[jenkins]\n"
                      "url = http://127.0.0.1:8080/\n"
                      "user = x\n"
@@ -813,6 +815,55 @@ static void test_addresses(void **state)
         config_free(config);
 }
 
+static void test_standalone(void **state)
+{
+        (void) state;
+        struct config *config = expect_ok("[host]\ncapacity = 2\n" MIN_TEMPLATE
+                                          "authorized-keys = @DIR@/agent.pub\n");
+        assert_true(config_standalone(config));
+        assert_null(config->jenkins.url);
+        assert_string_equal(config->templates[0].authorized_keys, ED25519 " slipway@agents\n");
+        config_free(config);
+        expect_error("[host]\n" MIN_TEMPLATE "authorized-keys = @DIR@/token\n",
+                     "@CONF@:4: [template dind] authorized-keys: public key @DIR@/token");
+        expect_error("[host]\n" MIN_TEMPLATE "authorized-keys = @DIR@/missing.pub\n",
+                     "@CONF@:4: [template dind] authorized-keys");
+        /* With Jenkins, its key is authorized as well as the template's own. */
+        config = expect_ok(MIN "authorized-keys = @DIR@/agent.pub\n");
+        assert_false(config_standalone(config));
+        assert_string_equal(config->templates[0].authorized_keys,
+                            ED25519 " slipway@agents\n" ED25519 " slipway@agents\n");
+        config_free(config);
+        config = expect_ok(MIN);
+        assert_string_equal(config->templates[0].authorized_keys, ED25519 " slipway@agents\n");
+        config_free(config);
+}
+
+static void test_metrics_address(void **state)
+{
+        (void) state;
+        struct config *config = expect_ok(MIN "[host]\nmetrics-address = 127.0.0.1:9469\n");
+        assert_string_equal(config->host.metrics_address, "127.0.0.1:9469");
+        config_free(config);
+        config = expect_ok(MIN "[host]\nmetrics-address = [::1]:9469\n");
+        assert_string_equal(config->host.metrics_address, "[::1]:9469");
+        config_free(config);
+        config = expect_ok(MIN);
+        assert_null(config->host.metrics_address);
+        config_free(config);
+        expect_error(MIN "[host]\nmetrics-address = 127.0.0.1\n",
+                     "@CONF@:10: [host] metrics-address: expected ADDRESS:PORT");
+        expect_error(MIN "[host]\nmetrics-address = localhost:9469\n",
+                     "@CONF@:10: [host] metrics-address: expected an IPv4 or [IPv6] address before "
+                     "the port, not \"localhost\"");
+        expect_error(MIN "[host]\nmetrics-address = 127.0.0.1:70000\n",
+                     "@CONF@:10: [host] metrics-address: port: expected 1-65535");
+        expect_error(MIN "[host]\nmetrics-address = ::1:9469\n",
+                     "@CONF@:10: [host] metrics-address: an IPv6 address goes in brackets");
+        expect_error(MIN "[host]\nmetrics-address = :9469\n",
+                     "@CONF@:10: [host] metrics-address: expected ADDRESS:PORT");
+}
+
 static void test_other_values(void **state)
 {
         (void) state;
@@ -915,6 +966,8 @@ int main(void)
                 cmocka_unit_test(test_bad_labels),
                 cmocka_unit_test(test_addresses),
                 cmocka_unit_test(test_other_values),
+                cmocka_unit_test(test_standalone),
+                cmocka_unit_test(test_metrics_address),
                 cmocka_unit_test(test_load_and_parse),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
