@@ -13,33 +13,13 @@
 
 #include "slipway/buffer.h"
 #include "slipway/cleanup.h"
+#include "jenkins_internal.h"
 #include "slipway/jenkins.h"
 
 #define JENKINS_CONNECT_TIMEOUT_S 5
 #define JENKINS_DEFAULT_TIMEOUT_S 10
 #define JENKINS_URL_MAX 2048
-#define JENKINS_CRUMB_MAX 256
-#define JENKINS_HEADER_MAX 512
 #define JENKINS_OFFLINE_MESSAGE_MAX 1024
-
-struct jenkins_client {
-        CURL *curl;
-        char *url;    /* no trailing slash: "http://host:8080/jenkins" */
-        char *user;   /* NULL: anonymous */
-        char *secret; /* API token or password */
-        bool crumbs;  /* password or anonymous: POSTs carry a crumb bound to our session */
-        bool have_crumb;
-        char crumb_header[JENKINS_CRUMB_MAX + 80]; /* "Jenkins-Crumb: ..."; "" if no issuer */
-        long timeout_s;
-};
-
-struct jenkins_response {
-        long status;
-        struct sw_buffer body; /* NUL-terminated once non-empty */
-        bool too_large;
-        char x_error[JENKINS_HEADER_MAX]; /* Jenkins' error pages carry the message here */
-        char location[JENKINS_HEADER_MAX];
-};
 
 static void slist_freep(struct curl_slist **list)
 {
@@ -63,11 +43,11 @@ static void curl_freep(char **p)
                 curl_free(*p);
 }
 
-static void response_release(struct jenkins_response *response)
+
+void jenkins_response_release(struct jenkins_response *response)
 {
         sw_buffer_release(&response->body);
 }
-#define _cleanup_response_ _cleanup_(response_release)
 
 static size_t body_write(char *data, size_t size, size_t count, void *user)
 {
@@ -108,56 +88,60 @@ static void request_what(const char *method, const char *path, char *out, size_t
         snprintf(out, size, "%s %.*s", method, (int) strcspn(path, "?"), path);
 }
 
-/* One request, any status. A transport failure is an error; the status is the caller's. */
-static int jenkins_perform(struct jenkins_client *client, const char *method, const char *path,
-                           const char *form, struct jenkins_response *response, struct sw_error *err)
+int jenkins_request_prepare(struct jenkins_client *client, CURL *curl, const char *method,
+                            const char *path, const char *form, struct curl_slist **headers,
+                            struct jenkins_response *response, struct sw_error *err)
 {
         memset(response, 0, sizeof(*response));
         bool post = strcmp(method, "POST") == 0;
-        char what[512];
-        request_what(method, path, what, sizeof(what));
         _cleanup_free_ char *url = NULL;
         if (asprintf(&url, "%s%s", client->url, path) < 0)
                 return sw_error_set(err, ENOMEM, "jenkins request");
 
-        /* Only what varies per request is set here; the rest was set once (configure_handle). */
-        CURL *curl = client->curl;
+        /* Only what varies per request is set here; the rest was set once (configure_handle).
+         * libcurl copies the URL string. */
         curl_easy_setopt(curl, CURLOPT_URL, url);
-        _cleanup_(slist_freep) struct curl_slist *headers = NULL;
-        bool ok = append_header(&headers, "Accept-Language: en");
+        bool ok = append_header(headers, "Accept-Language: en");
         if (post) {
                 curl_easy_setopt(curl, CURLOPT_POST, 1L);
                 curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) (form ? strlen(form) : 0));
                 curl_easy_setopt(curl, CURLOPT_POSTFIELDS, form ? form : "");
-                ok = ok && append_header(&headers, "Content-Type: application/x-www-form-urlencoded") &&
-                     append_header(&headers, "Expect:"); /* no 100-continue round trip */
+                ok = ok && append_header(headers, "Content-Type: application/x-www-form-urlencoded") &&
+                     append_header(headers, "Expect:"); /* no 100-continue round trip */
                 if (client->crumbs && client->crumb_header[0])
-                        ok = ok && append_header(&headers, client->crumb_header);
+                        ok = ok && append_header(headers, client->crumb_header);
         } else {
                 curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
         }
         if (!ok)
                 return sw_error_set(err, ENOMEM, "jenkins request");
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, *headers);
         curl_easy_setopt(curl, CURLOPT_WRITEDATA, response);
         curl_easy_setopt(curl, CURLOPT_HEADERDATA, response);
+        return 0;
+}
 
-        CURLcode code = curl_easy_perform(curl);
-        /* No pointer into this frame or the caller's outlives the call. */
+int jenkins_request_finish(struct jenkins_client *client, CURL *curl, CURLcode code,
+                           const char *method, const char *path, struct jenkins_response *response,
+                           struct sw_error *err)
+{
+        char what[512];
+        request_what(method, path, what, sizeof(what));
+        /* No pointer into the caller's frame outlives the request. */
         curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
         curl_easy_setopt(curl, CURLOPT_WRITEDATA, NULL);
         curl_easy_setopt(curl, CURLOPT_HEADERDATA, NULL);
-        if (post)
+        if (strcmp(method, "POST") == 0)
                 curl_easy_setopt(curl, CURLOPT_POSTFIELDS, NULL);
         if (response->too_large) {
-                response_release(response);
+                jenkins_response_release(response);
                 return sw_error_set(err, EFBIG, "jenkins %s: %s: response larger than %u bytes refused",
                                     client->url, what, JENKINS_MAX_RESPONSE);
         }
         if (code != CURLE_OK) {
                 long os_errno = 0;
                 curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno);
-                response_release(response);
+                jenkins_response_release(response);
                 if (code == CURLE_COULDNT_CONNECT && (os_errno == 0 || os_errno == ECONNREFUSED))
                         return sw_error_set(err, ECONNREFUSED,
                                             "jenkins %s: %s: cannot connect: connection refused (is Jenkins up?)",
@@ -184,8 +168,23 @@ static int jenkins_perform(struct jenkins_client *client, const char *method, co
         return 0;
 }
 
+/* One request, any status. A transport failure is an error; the status is the caller's. */
+static int jenkins_perform(struct jenkins_client *client, const char *method, const char *path,
+                           const char *form, struct jenkins_response *response, struct sw_error *err)
+{
+        _cleanup_(slist_freep) struct curl_slist *headers = NULL;
+        int r = jenkins_request_prepare(client, client->curl, method, path, form, &headers, response, err);
+        if (r < 0) {
+                curl_easy_setopt(client->curl, CURLOPT_POSTFIELDS, NULL);
+                jenkins_response_release(response);
+                return r;
+        }
+        CURLcode code = curl_easy_perform(client->curl);
+        return jenkins_request_finish(client, client->curl, code, method, path, response, err);
+}
+
 /* Fill err from a status the caller did not want; see jenkins.h for the mapping. */
-static int jenkins_status_error(struct jenkins_client *client, const char *method, const char *path,
+int jenkins_status_error(struct jenkins_client *client, const char *method, const char *path,
                                 const struct jenkins_response *response, struct sw_error *err)
 {
         char what[512], text[256];
@@ -278,7 +277,7 @@ static int jenkins_call(struct jenkins_client *client, const char *method, const
         if ((r = jenkins_perform(client, method, path, form, response, err)) < 0)
                 return r;
         if (post && client->crumbs && response->status == 403) {
-                response_release(response);
+                jenkins_response_release(response);
                 client->have_crumb = false;
                 if ((r = fetch_crumb(client, err)) < 0)
                         return r;
@@ -288,7 +287,7 @@ static int jenkins_call(struct jenkins_client *client, const char *method, const
         if (post ? post_succeeded(response) : response->status >= 200 && response->status < 300)
                 return 0;
         r = jenkins_status_error(client, method, path, response, err);
-        response_release(response);
+        jenkins_response_release(response);
         return r;
 }
 
@@ -503,20 +502,12 @@ int jenkins_node_set_offline(struct jenkins_client *client, const char *name, co
         return jenkins_call(client, "POST", path, NULL, &response, err);
 }
 
-/* The tree parameters, percent-encoded: Jetty refuses raw brackets in a query (RFC 3986). */
-#define COMPUTERS_PATH                                                                             \
-        "/computer/api/json?tree=computer%5BdisplayName,description,offline,temporarilyOffline,"  \
-        "idle,numExecutors,assignedLabels%5Bname%5D,executors%5Bidle%5D%5D"
-#define QUEUE_PATH                                                                                 \
-        "/queue/api/json?tree=items%5Bid,why,buildable,stuck,inQueueSince,"                       \
-        "task%5Bname,url,labelExpression%5D%5D"
-
 int jenkins_computers_get(struct jenkins_client *client, struct jenkins_computers *out,
                           struct sw_error *err)
 {
         memset(out, 0, sizeof(*out));
         _cleanup_response_ struct jenkins_response response = { 0 };
-        int r = get_body(client, COMPUTERS_PATH, &response, err);
+        int r = get_body(client, JENKINS_COMPUTERS_PATH, &response, err);
         if (r < 0)
                 return r;
         r = jenkins_computers_parse(response.body.data, response.body.len, out, err);
@@ -530,7 +521,7 @@ int jenkins_queue_get(struct jenkins_client *client, struct jenkins_queue *out,
 {
         memset(out, 0, sizeof(*out));
         _cleanup_response_ struct jenkins_response response = { 0 };
-        int r = get_body(client, QUEUE_PATH, &response, err);
+        int r = get_body(client, JENKINS_QUEUE_PATH, &response, err);
         if (r < 0)
                 return r;
         r = jenkins_queue_parse(response.body.data, response.body.len, out, err);

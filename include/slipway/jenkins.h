@@ -159,4 +159,21 @@ void jenkins_queue_release(struct jenkins_queue *queue);
  * x_error may be NULL; out gets "" when nothing readable is found. */
 void jenkins_error_text(const char *x_error, const char *body, size_t len, char *out, size_t size);
 
+/* The periodic poll of /computer and /queue without blocking (jenkins_poll.c):
+ *   jenkins_poll_new once; then per poll jenkins_poll_start, and until jenkins_poll_step
+ *   returns non-zero, jenkins_poll_wait (poll(2) on fds and the transfer's sockets together,
+ *   returns how many of fds are ready) followed by jenkins_poll_step: 0 while running, 1 with
+ *   computers and queue filled (the caller releases them), negative with err filled as the
+ *   blocking calls would. Each request is bounded by the client's timeout. */
+struct jenkins_poll;
+struct pollfd;
+int jenkins_poll_new(struct jenkins_client *client, struct jenkins_poll **out, struct sw_error *err);
+void jenkins_poll_free(struct jenkins_poll *poll);
+int jenkins_poll_start(struct jenkins_poll *poll, struct sw_error *err);
+bool jenkins_poll_running(const struct jenkins_poll *poll);
+int jenkins_poll_wait(struct jenkins_poll *poll, struct pollfd *fds, size_t nfds, int timeout_ms,
+                      struct sw_error *err);
+int jenkins_poll_step(struct jenkins_poll *poll, struct jenkins_computers *computers,
+                      struct jenkins_queue *queue, struct sw_error *err);
+
 #endif

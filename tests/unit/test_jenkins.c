@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1007,6 +1008,95 @@ static void test_transport_failures(void **state)
         fake_stop();
 }
 
+/* Drive a poll to its end as serve's loop does: wait (here on no other fd), then step. */
+static int poll_to_end(struct jenkins_poll *poll, struct jenkins_computers *computers,
+                       struct jenkins_queue *queue, struct sw_error *err)
+{
+        for (int rounds = 0; rounds < 10000; rounds++) {
+                assert_true(jenkins_poll_wait(poll, NULL, 0, 100, err) >= 0);
+                int r = jenkins_poll_step(poll, computers, queue, err);
+                if (r != 0)
+                        return r;
+        }
+        fail_msg("the poll never finished");
+        return -1;
+}
+
+static void test_poll_over_the_wire(void **state)
+{
+        (void) state;
+        struct canned c[] = { { .status = "200 OK", .body = computers_json },
+                              { .status = "200 OK", .body = queue_json },
+                              { .status = "200 OK", .body = computers_json },
+                              { .status = "500 Server Error", .body = "<h1>boom</h1>" } };
+        fake_start(c, ARRAY_SIZE(c));
+        struct jenkins_client *client = fake_open(AUTH_WITH_TOKEN, "/ci");
+        struct jenkins_poll *poll = NULL;
+        struct sw_error err = { 0 };
+        assert_int_equal(jenkins_poll_new(client, &poll, &err), 0);
+        assert_false(jenkins_poll_running(poll));
+        assert_int_equal(jenkins_poll_start(poll, &err), 0);
+        assert_true(jenkins_poll_running(poll));
+        assert_int_equal(jenkins_poll_start(poll, &err), -EBUSY);
+        struct jenkins_computers computers;
+        struct jenkins_queue queue;
+        assert_int_equal(poll_to_end(poll, &computers, &queue, &err), 1);
+        assert_false(jenkins_poll_running(poll));
+        check_computers(&computers);
+        check_queue(&queue);
+        jenkins_computers_release(&computers);
+        jenkins_queue_release(&queue);
+        /* The same requests as the blocking calls, with the same credentials. */
+        assert_non_null(strstr(fake.requests[0], "GET /ci/computer/api/json?tree=computer%5BdisplayName,"));
+        assert_non_null(strstr(fake.requests[0], AUTH_TOKEN));
+        assert_non_null(strstr(fake.requests[1], "GET /ci/queue/api/json?tree=items%5Bid,why,"));
+        assert_non_null(strstr(fake.requests[1], "Accept-Language: en\r\n"));
+        /* A failing second request fails the poll with Jenkins' status, and nothing leaks. */
+        assert_int_equal(jenkins_poll_start(poll, &err), 0);
+        assert_int_equal(poll_to_end(poll, &computers, &queue, &err), -EIO);
+        char want[256];
+        snprintf(want, sizeof(want), "jenkins %s: GET /queue/api/json: 500 boom", fake_url("/ci"));
+        assert_string_equal(err.message, want);
+        assert_false(jenkins_poll_running(poll));
+        jenkins_poll_free(poll);
+        jenkins_close(client);
+        fake_stop();
+}
+
+/* While Jenkins does not answer, the caller's own descriptors are still served at once. */
+static void test_poll_never_blocks_the_loop(void **state)
+{
+        (void) state;
+        struct canned c[] = { { .hang = true } };
+        fake_start(c, 1);
+        struct jenkins_options options = { .url = fake_url(""), .user = "slipway", .token = "t",
+                                           .timeout_s = 1 };
+        struct jenkins_client *client = NULL;
+        struct jenkins_poll *poll = NULL;
+        struct sw_error err = { 0 };
+        assert_int_equal(jenkins_open(&client, &options, &err), 0);
+        assert_int_equal(jenkins_poll_new(client, &poll, &err), 0);
+        assert_int_equal(jenkins_poll_start(poll, &err), 0);
+        int pipe_fds[2];
+        assert_int_equal(pipe(pipe_fds), 0);
+        assert_int_equal(write(pipe_fds[1], "x", 1), 1);
+        struct pollfd fds[1] = { { .fd = pipe_fds[0], .events = POLLIN } };
+        /* 5 s allowed, the pipe is ready now: the wait returns with it, long before then. */
+        assert_int_equal(jenkins_poll_wait(poll, fds, 1, 5000, &err), 1);
+        assert_true(fds[0].revents & POLLIN);
+        struct jenkins_computers computers;
+        struct jenkins_queue queue;
+        assert_int_equal(jenkins_poll_step(poll, &computers, &queue, &err), 0);
+        /* And the request itself still ends at the client's timeout. */
+        assert_int_equal(poll_to_end(poll, &computers, &queue, &err), -ETIMEDOUT);
+        assert_error(&err, "GET /computer/api/json: timed out after 1 s");
+        close(pipe_fds[0]);
+        close(pipe_fds[1]);
+        jenkins_poll_free(poll);
+        jenkins_close(client);
+        fake_stop();
+}
+
 static void test_open_refuses_bad_options(void **state)
 {
         (void) state;
@@ -1065,6 +1155,8 @@ int main(void)
                 cmocka_unit_test(test_unexpected_answers),
                 cmocka_unit_test(test_transport_failures),
                 cmocka_unit_test(test_open_refuses_bad_options),
+                cmocka_unit_test(test_poll_over_the_wire),
+                cmocka_unit_test(test_poll_never_blocks_the_loop),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
