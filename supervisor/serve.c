@@ -255,12 +255,15 @@ static void tick(struct server *server)
         if (fetch_jenkins(server, &computers, &queue) < 0)
                 return;
         if (!server->reconciled) {
-                if (serve_reconcile(server, &computers) < 0) {
+                /* Nothing is launched before everything of an earlier run is known. */
+                if (server->reconcile_at > now || serve_reconcile_start(server, &computers) < 0) {
                         jenkins_computers_release(&computers);
                         jenkins_queue_release(&queue);
                         return;
                 }
                 server->reconciled = true;
+        } else if (now >= server->reconcile_at) {
+                serve_reconcile_periodic(server, &computers);
         }
         for (struct served *s = server->agents, *next; s; s = next) {
                 next = s->next;
@@ -268,7 +271,10 @@ static void tick(struct server *server)
         }
         if (!server->draining) {
                 ensure_anchor(server, &computers, &queue);
-                provision(server, &computers, &queue);
+                /* Not while Docker is unreachable or state records cannot be written: every
+                 * launch would fail (the reasons are logged where they are found). */
+                if (server->docker_failures == 0 && serve_state_ready(server))
+                        provision(server, &computers, &queue);
         }
         jenkins_computers_release(&computers);
         jenkins_queue_release(&queue);

@@ -69,6 +69,7 @@ struct config_host {
         int launch_timeout_s;   /* 10-3600, default 180: request to online in Jenkins */
         int idle_timeout_s;     /* 10-86400, default 600: online without a build */
         int drain_timeout_s;    /* 0-86400, default 3600: running builds on SIGTERM */
+        int reconcile_interval_s; /* 1-3600, default 60: periodic reconciliation */
 };
 
 struct config_template {
