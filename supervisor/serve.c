@@ -248,12 +248,21 @@ static void remove_anchor(struct server *server)
 static void tick(struct server *server)
 {
         double now = serve_now();
-        if (server->jenkins_retry_at > now)
+        /* Docker is checked on time even while Jenkins is away (without Jenkins' view of the
+         * nodes, which only the removal of orphan nodes needs). */
+        bool periodic = server->reconciled && now >= server->reconcile_at;
+        if (server->jenkins_retry_at > now) {
+                if (periodic)
+                        serve_reconcile_periodic(server, NULL);
                 return;
+        }
         struct jenkins_computers computers = { 0 };
         struct jenkins_queue queue = { 0 };
-        if (fetch_jenkins(server, &computers, &queue) < 0)
+        if (fetch_jenkins(server, &computers, &queue) < 0) {
+                if (periodic)
+                        serve_reconcile_periodic(server, NULL);
                 return;
+        }
         if (!server->reconciled) {
                 /* Nothing is launched before everything of an earlier run is known. */
                 if (server->reconcile_at > now || serve_reconcile_start(server, &computers) < 0) {
@@ -262,7 +271,7 @@ static void tick(struct server *server)
                         return;
                 }
                 server->reconciled = true;
-        } else if (now >= server->reconcile_at) {
+        } else if (periodic) {
                 serve_reconcile_periodic(server, &computers);
         }
         for (struct served *s = server->agents, *next; s; s = next) {

@@ -134,7 +134,8 @@ struct served *serve_agent_adopt(struct server *server, const char *id, const ch
 void serve_agent_advance_retiring(struct server *server, struct served *s);
 bool serve_state_ready(const struct server *server);
 
-/* serve_reconcile.c: at start (before any agent is launched) and every reconcile-interval. */
+/* serve_reconcile.c: at start (before any agent is launched) and every reconcile-interval
+ * (computers NULL while Jenkins is unreachable). */
 int serve_reconcile_start(struct server *server, const struct jenkins_computers *computers);
 void serve_reconcile_periodic(struct server *server, const struct jenkins_computers *computers);
 /* Detach every mount at or below dir (deepest first): what an agent left mounted must not

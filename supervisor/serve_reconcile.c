@@ -270,7 +270,8 @@ static void remove_stray_dirs(struct server *server, json_t *containers, double 
         }
 }
 
-/* Served containers (they carry a node label) that no agent here owns. */
+/* Served containers (they carry a node label) that no agent here owns. Without computers
+ * (Jenkins unreachable) their nodes are taken to exist: deleting a missing one is harmless. */
 static void take_stray_containers(struct server *server, json_t *containers,
                                   const struct jenkins_computers *computers)
 {
@@ -282,7 +283,7 @@ static void take_stray_containers(struct server *server, json_t *containers,
                         continue; /* slipway run's agents and cache builds are not ours */
                 (void) take_for_removal(server, id, node, container_label(container, AGENT_LABEL_TEMPLATE),
                                         json_string_value(json_object_get(container, "Id")),
-                                        jenkins_computers_find(computers, node) != NULL,
+                                        !computers || jenkins_computers_find(computers, node),
                                         "a served container unknown to the state records");
         }
 }
@@ -382,6 +383,7 @@ int serve_reconcile_start(struct server *server, const struct jenkins_computers 
 
 /* --- every reconcile-interval ------------------------------------------------------------ */
 
+/* computers is NULL while Jenkins is unreachable. */
 void serve_reconcile_periodic(struct server *server, const struct jenkins_computers *computers)
 {
         struct sw_error err = { 0 };
@@ -404,10 +406,10 @@ void serve_reconcile_periodic(struct server *server, const struct jenkins_comput
                 char reason[160];
                 snprintf(reason, sizeof(reason), "its container is %s (outer dockerd restarted?)",
                          container ? json_string_value(json_object_get(container, "State")) : "gone");
-                log_warning("agent=%s %s", s->id, reason);
                 serve_agent_retire(server, s, reason);
         }
         take_stray_containers(server, containers, computers);
-        (void) delete_stray_nodes(server, computers);
+        if (computers)
+                (void) delete_stray_nodes(server, computers);
         remove_stray_dirs(server, containers, server->config->host.launch_timeout_s + SERVE_ORPHAN_GRACE_S);
 }
