@@ -363,9 +363,9 @@ int serve_reconcile_start(struct server *server, const struct jenkins_computers 
         json_object_foreach(records, id, record)
                 adopt_or_remove(server, id, record, json_object_get(containers, id), computers);
         take_stray_containers(server, containers, computers);
-        r = delete_stray_nodes(server, computers);
-        if (r < 0)
-                return r; /* Jenkins failed: all of it again next tick (agents found stay) */
+        /* Not fatal: the agents found above are in the list now (a second pass would take
+         * them twice), and the periodic reconciliation deletes stray nodes again. */
+        (void) delete_stray_nodes(server, computers);
         remove_stray_dirs(server, containers, 0);
         /* Those being removed go on from the loop (serve_agent_observe). */
         size_t adopted = 0, removing = 0;

@@ -15,7 +15,8 @@ assert_nothing_left() {
     assert_no_leaks "$state"
     assert_eq "$(served_records "$state")" "" "state records left"
     assert_eq "$(emu "$EMU_CONTROL/stats" | jq .nodes_now)" 0 "Jenkins nodes left"
-    assert_eq "$(docker ps -aq --filter label=io.slipway.generation)" "" "generation pins left"
+    assert_eq "$(docker ps -aq --filter label=io.slipway.generation --filter "label=io.slipway.state-dir=$state")" "" \
+        "generation pins left"
 }
 
 # reconcile-interval for the periodic checks of these cases.
@@ -180,10 +181,16 @@ test_outer_dockerd_restart() {
     assert_contains "$(cat "$log")" "docker unavailable"
     "$top/scripts/test-dockerd" start >/dev/null
     tries=0
-    until [ "$(grep -c 'retiring: its container is exited' "$log")" = 2 ]; do
+    # Noticed while dockerd stops its containers, or once it is back.
+    until [ "$(grep -c 'retiring: its container is exited' "$log")" = 2 ] &&
+          grep -q "docker reachable again" "$log"; do
         tries=$((tries + 1)); [ "$tries" -lt 150 ] || fail "dead agents not noticed: $(tail -5 "$log")"; sleep 0.2
     done
-    assert_contains "$(cat "$log")" "docker reachable again"
+    local metrics
+    metrics=$(curl -fsS --unix-socket "$state/control.sock" http://slipway/metrics)
+    assert_contains "$metrics" "slipway_docker_up 1"
+    [ "$(grep '^slipway_docker_errors_total ' <<<"$metrics" | cut -d' ' -f2)" -ge 1 ] ||
+        fail "docker errors not counted: $(grep docker_errors <<<"$metrics")"
     emu -X POST --data '{"mode":"none"}' "$EMU_CONTROL/fault" >/dev/null
     wait_all_gone "$state"
     assert_eq "$(emu "$EMU_CONTROL/builds" | jq '[.[] | select(.result == "SUCCESS")] | length')" 0
@@ -243,6 +250,11 @@ test_state_dir_full() {
     wait_builds 2 150 "$state" >/dev/null
     assert_eq "$(emu "$EMU_CONTROL/builds" | jq '[.[] | select(.result == "SUCCESS")] | length')" 2
     assert_contains "$(cat "$log")" "state records are written again"
+    local metrics
+    metrics=$(curl -fsS --unix-socket "$state/control.sock" http://slipway/metrics)
+    assert_contains "$metrics" "slipway_state_write_failures_total "
+    [ "$(grep '^slipway_state_write_failures_total ' <<<"$metrics" | cut -d' ' -f2)" -ge 2 ] ||
+        fail "state write failures not counted: $(grep state_write <<<"$metrics")"
     wait_all_gone "$state"
     serve_stop "$SERVE_PID" "$log"
     assert_nothing_left "$state"
