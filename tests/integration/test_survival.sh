@@ -40,7 +40,7 @@ wait_dead() {
 # What exists after a crash, for the log: record, containers, nodes, data roots.
 describe_leftovers() {
     local state=$1 record
-    record=$(cat "$state"/served/*.json 2>/dev/null | jq -c '{intended, reached}' | tr '\n' ' ')
+    record=$(cat "$state"/served/*.json 2>/dev/null | jq -c '{intended, reached}' | tr '\n' ' ' || true)
     echo "record ${record:-none}; containers $(count_agents "$state"), nodes $(emu "$EMU_CONTROL/stats" | jq .nodes_now), data roots $(find "$state/agents" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l || true)"
 }
 
@@ -262,6 +262,34 @@ test_state_dir_full() {
     rm -f "$img"
 }
 
+# kill -9 of the daemon alone from outside, at moments spread over a launch (registration,
+# seeding, create, start, ready, the build): its worker, left behind, rolls back on SIGTERM
+# (PR_SET_PDEATHSIG) while the next daemon reconciles. Whatever the interleaving, the build
+# runs and nothing is left.
+test_crash_external_kill_spread() {
+    local state=$IT_DIR/state-crash conf=$IT_DIR/spread.conf delay i=0
+    serve_case_setup "$state"
+    emu_start
+    trap 'emu_stop; [ -z "${SERVE_PID:-}" ] || kill -9 "$SERVE_PID" 2>/dev/null || true' EXIT
+    write_config "$conf" "$state" it-host 2
+    set_reconcile_interval "$conf" 2
+    for delay in 0.05 0.2 0.4 0.7 1.0 1.5 2.5; do
+        i=$((i + 1))
+        serve_start "$conf" "$IT_DIR/spread-$i.log"
+        queue_build "spread$i" dind 'echo spread'
+        sleep "$delay"
+        kill -9 "$SERVE_PID"
+        wait "$SERVE_PID" 2>/dev/null || true
+        it_log "killed ${delay} s after queueing: $(describe_leftovers "$state")"
+        serve_start "$conf" "$IT_DIR/spread-$i-restart.log"
+        wait_builds "$i" 120 "$state" >/dev/null
+        wait_all_gone "$state"
+        serve_stop "$SERVE_PID" "$IT_DIR/spread-$i-restart.log"
+        assert_nothing_left "$state"
+    done
+    assert_eq "$(emu "$EMU_CONTROL/builds" | jq '[.[] | select(.result == "SUCCESS")] | length')" "$i"
+}
+
 # Start-up reconciliation with N adopted agents (figure for the report, not an assertion).
 test_reconcile_startup_time() {
     local state=$IT_DIR/state-crash conf=$IT_DIR/recon.conf log=$IT_DIR/recon.log n=${IT_RECONCILE_AGENTS:-4}
@@ -296,6 +324,7 @@ for step in prepare register seed create start ready serve retire destroy; do
     it_case "survival: kill -9 at step $step; restart cleans up and runs the build" "test_crash_at_$step"
 done
 it_case "survival: kill -9 during a build, orphans of every kind removed" test_crash_during_build_with_orphans
+it_case "survival: kill -9 from outside at moments spread over a launch" test_crash_external_kill_spread
 it_case "survival: the outer dockerd restarts under running agents" test_outer_dockerd_restart
 it_case "survival: state dir on a full file system" test_state_dir_full
 it_case "survival: start-up reconciliation time with N agents" test_reconcile_startup_time
