@@ -449,9 +449,15 @@ int agent_prepare(const struct agent_options *options, struct agent **out, struc
         if (!agent)
                 return sw_error_set(err, ENOMEM, "agent");
         agent->started = now_seconds();
-        int r = random_hex(agent->id, AGENT_ID_BYTES);
-        if (r < 0)
+        int r = 0;
+        if (options->id) {
+                if (strlen(options->id) != 2 * AGENT_ID_BYTES)
+                        return sw_error_set(err, EINVAL, "agent id '%s': expected %d hex digits",
+                                            options->id, 2 * AGENT_ID_BYTES);
+                memcpy(agent->id, options->id, sizeof(agent->id));
+        } else if ((r = random_hex(agent->id, AGENT_ID_BYTES)) < 0) {
                 return sw_error_errno(err, -r, "agent id");
+        }
         if (options->name)
                 agent->name = strdup(options->name);
         else if (asprintf(&agent->name, "slipway-%s", agent->id) < 0)
@@ -473,6 +479,12 @@ int agent_prepare(const struct agent_options *options, struct agent **out, struc
         return 0;
 }
 
+static int agent_before_step(const struct agent_options *options, const char *step,
+                             struct sw_error *err)
+{
+        return options->before_step ? options->before_step(options->step_context, step, err) : 0;
+}
+
 int agent_launch(struct docker_client *docker, struct agent *agent,
                  const struct agent_options *options, struct sw_error *err)
 {
@@ -485,20 +497,20 @@ int agent_launch(struct docker_client *docker, struct agent *agent,
         if (r >= 0)
                 r = agent_resolve_generation(options, state_dir, &cache_lock_fd, &agent->generation,
                                              &generation_root, err);
-        if (r >= 0 && agent->generation)
+        if (r >= 0 && agent->generation && (r = agent_before_step(options, "seed", err)) >= 0)
                 r = agent_seed(agent, generation_root, options->seed_strategy, err);
-        if (r >= 0)
+        if (r >= 0 && (r = agent_before_step(options, "create", err)) >= 0)
                 r = agent_create_container(docker, agent, options, state_dir, generation_root, err);
         cache_unlock(&cache_lock_fd); /* the container's label pins the generation now (or failed) */
         if (r >= 0)
                 r = docker_archive_put(docker, agent->container_id, "/", agent->keys.data,
                                        agent->keys.len, err);
         tar_writer_release(&agent->keys); /* the private host key is in the container now */
-        if (r >= 0)
+        if (r >= 0 && (r = agent_before_step(options, "start", err)) >= 0)
                 r = docker_container_start(docker, agent->container_id, err);
         if (r >= 0)
                 r = agent_read_port(docker, agent, err);
-        if (r >= 0)
+        if (r >= 0 && (r = agent_before_step(options, "ready", err)) >= 0)
                 r = agent_wait_ready(docker, what, agent->container_id,
                                      options->ready_timeout_s > 0 ? options->ready_timeout_s
                                                                   : AGENT_DEFAULT_READY_TIMEOUT,

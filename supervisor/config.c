@@ -34,6 +34,7 @@
 #define DEFAULT_LAUNCH_TIMEOUT_S 180
 #define DEFAULT_IDLE_TIMEOUT_S 600
 #define DEFAULT_DRAIN_TIMEOUT_S 3600
+#define DEFAULT_RECONCILE_INTERVAL_S 60
 #define DEFAULT_REMOTE_FS "/home/jenkins/agent"
 #define DEFAULT_JAVA_PATH "/usr/bin/java"
 #define DEFAULT_CACHE "current"
@@ -118,6 +119,7 @@ enum {
         HOST_IDLE_TIMEOUT,
         HOST_DRAIN_TIMEOUT,
         HOST_METRICS_ADDRESS,
+        HOST_RECONCILE_INTERVAL,
         HOST_KEY_COUNT
 };
 
@@ -132,6 +134,8 @@ static const struct key_def host_keys[HOST_KEY_COUNT] = {
         [HOST_DRAIN_TIMEOUT] = { "drain-timeout", KEY_INT, HOST_FIELD(drain_timeout_s), 0, 86400 },
         [HOST_METRICS_ADDRESS] = { "metrics-address", KEY_LISTEN_ADDRESS,
                                    HOST_FIELD(metrics_address), 0, 0 },
+        [HOST_RECONCILE_INTERVAL] = { "reconcile-interval", KEY_INT,
+                                      HOST_FIELD(reconcile_interval_s), 1, 3600 },
 };
 
 enum {
@@ -1040,6 +1044,8 @@ static int config_defaults(struct parse_ctx *ctx)
                 host->idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S;
         if (!ctx->host_lines[HOST_DRAIN_TIMEOUT])
                 host->drain_timeout_s = DEFAULT_DRAIN_TIMEOUT_S;
+        if (!ctx->host_lines[HOST_RECONCILE_INTERVAL])
+                host->reconcile_interval_s = DEFAULT_RECONCILE_INTERVAL_S;
         if (!ctx->jenkins_lines[JENKINS_POLL_INTERVAL_MS])
                 jenkins->poll_interval_ms = DEFAULT_POLL_INTERVAL_MS;
         if (!ctx->jenkins_lines[JENKINS_TIMEOUT])

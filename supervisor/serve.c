@@ -245,13 +245,17 @@ static void remove_anchor(struct server *server)
 
 /* --- the loop ----------------------------------------------------------------------------- */
 
-/* Standalone (no [jenkins]): agents come only through the control socket; the tick only
- * reconciles once what an earlier run left. */
+/* Standalone (no [jenkins]): agents come only through the control socket; the tick
+ * reconciles with Docker and the state records, at start and every reconcile-interval. */
 static void tick_standalone(struct server *server)
 {
-        struct jenkins_computers none = { 0 };
-        if (!server->reconciled && serve_reconcile(server, &none) >= 0)
-                server->reconciled = true;
+        double now = serve_now();
+        if (!server->reconciled) {
+                if (server->reconcile_at <= now && serve_reconcile_start(server, NULL) >= 0)
+                        server->reconciled = true;
+        } else if (now >= server->reconcile_at) {
+                serve_reconcile_periodic(server, NULL);
+        }
 }
 
 static void tick(struct server *server)
@@ -259,19 +263,31 @@ static void tick(struct server *server)
         if (!server->jenkins)
                 return tick_standalone(server);
         double now = serve_now();
-        if (server->jenkins_retry_at > now)
+        /* Docker is checked on time even while Jenkins is away (without Jenkins' view of the
+         * nodes, which only the removal of orphan nodes needs). */
+        bool periodic = server->reconciled && now >= server->reconcile_at;
+        if (server->jenkins_retry_at > now) {
+                if (periodic)
+                        serve_reconcile_periodic(server, NULL);
                 return;
+        }
         struct jenkins_computers computers = { 0 };
         struct jenkins_queue queue = { 0 };
-        if (fetch_jenkins(server, &computers, &queue) < 0)
+        if (fetch_jenkins(server, &computers, &queue) < 0) {
+                if (periodic)
+                        serve_reconcile_periodic(server, NULL);
                 return;
+        }
         if (!server->reconciled) {
-                if (serve_reconcile(server, &computers) < 0) {
+                /* Nothing is launched before everything of an earlier run is known. */
+                if (server->reconcile_at > now || serve_reconcile_start(server, &computers) < 0) {
                         jenkins_computers_release(&computers);
                         jenkins_queue_release(&queue);
                         return;
                 }
                 server->reconciled = true;
+        } else if (periodic) {
+                serve_reconcile_periodic(server, &computers);
         }
         for (struct served *s = server->agents, *next; s; s = next) {
                 next = s->next;
@@ -279,7 +295,10 @@ static void tick(struct server *server)
         }
         if (!server->draining) {
                 ensure_anchor(server, &computers, &queue);
-                provision(server, &computers, &queue);
+                /* Not while Docker is unreachable or state records cannot be written: every
+                 * launch would fail (the reasons are logged where they are found). */
+                if (server->docker_failures == 0 && serve_state_ready(server))
+                        provision(server, &computers, &queue);
         }
         jenkins_computers_release(&computers);
         jenkins_queue_release(&queue);

@@ -1,6 +1,7 @@
 /* One served agent's life: register its node, launch it in a worker, follow its node in
- * Jenkins (online, busy, idle again), retire and destroy it; and the start-up reconciliation.
- * See include/slipway/serve.h. */
+ * Jenkins (online, busy, idle again), retire and destroy it; each step recorded in its state
+ * file first (serve_state.h). Reconciliation is in serve_reconcile.c. See
+ * include/slipway/serve.h. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "slipway/docker.h"
 #include "slipway/fsutil.h"
 #include "slipway/log.h"
+#include "slipway/serve_state.h"
 
 #define OFFLINE_MESSAGE_USED "slipway: one build per agent; removed when this build ends"
 #define OFFLINE_MESSAGE_IDLE "slipway: idle timeout; being removed"
@@ -39,6 +41,10 @@ static void serve_agent_freep(struct served **s)
 
 static void unlink_agent(struct server *server, struct served *s)
 {
+        struct sw_error err = { 0 };
+        if (serve_state_remove(server->config->host.state_dir, s->id, &err) < 0)
+                log_error("agent=%s: %s (the next start destroys it again, harmlessly)", s->id,
+                          err.message);
         for (struct served **p = &server->agents; *p; p = &(*p)->next) {
                 if (*p == s) {
                         *p = s->next;
@@ -46,6 +52,66 @@ static void unlink_agent(struct server *server, struct served *s)
                 }
         }
         serve_agent_free(s);
+}
+
+/* --- the agent's state record ------------------------------------------------------------ */
+
+bool serve_state_ready(const struct server *server)
+{
+        return server->state_retry_at <= serve_now();
+}
+
+static void state_failed(struct server *server)
+{
+        server->state_failures++;
+        server->state_write_failures_total++;
+        double wait = SERVE_STATE_BACKOFF_MIN_S;
+        for (int i = 1; i < server->state_failures && wait < SERVE_STATE_BACKOFF_MAX_S; i++)
+                wait *= 2;
+        if (wait > SERVE_STATE_BACKOFF_MAX_S)
+                wait = SERVE_STATE_BACKOFF_MAX_S;
+        server->state_retry_at = serve_now() + wait;
+        log_warning("state records cannot be written (%d failures in a row): no new agent and no "
+                    "retire or destroy step for %.0f s", server->state_failures, wait);
+}
+
+static void state_succeeded(struct server *server)
+{
+        if (server->state_failures > 0)
+                log_info("state records are written again after %d failures", server->state_failures);
+        server->state_failures = 0;
+        server->state_retry_at = 0;
+}
+
+/* Record that s is about to take step intended, BEFORE it does: on failure the step is not
+ * taken (the caller returns and retries later, or undoes what exists). */
+static int record_step(struct server *server, struct served *s, const char *intended)
+{
+        struct serve_state_record record = {
+                .id = s->id,
+                .node = s->node,
+                .template_name = s->template ? s->template->name : NULL,
+                .intended = intended,
+                .reached = s->reached,
+                .container_id = s->container_id,
+        };
+        struct sw_error err = { 0 };
+        if (serve_state_write(server->config->host.state_dir, &record, &err) < 0) {
+                log_error("agent=%s step %s not taken: %s", s->id, intended, err.message);
+                state_failed(server);
+                return -1;
+        }
+        state_succeeded(server);
+        s->intended = intended;
+        serve_state_crash_point(intended, false);
+        return 0;
+}
+
+static void remove_record(struct server *server, struct served *s)
+{
+        struct sw_error err = { 0 };
+        if (serve_state_remove(server->config->host.state_dir, s->id, &err) < 0)
+                log_error("agent=%s: %s", s->id, err.message);
 }
 
 static const char *agent_host(const struct config *config)
@@ -83,39 +149,56 @@ int serve_agent_register(struct server *server, const struct config_template *te
 {
         const struct config *config = server->config;
         struct sw_error err = { 0 };
+        if (!serve_state_ready(server))
+                return -EAGAIN; /* the last record could not be written; backing off */
         _cleanup_(serve_agent_freep) struct served *s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
         s->worker.fd = -1;
         s->template = template;
         s->requested = serve_now();
+        int r = random_hex(s->id, AGENT_ID_BYTES);
+        if (r < 0)
+                return r;
+        if (asprintf(&s->node, "%s-%s", config->jenkins.node_prefix, s->id) < 0) {
+                s->node = NULL;
+                return -ENOMEM;
+        }
+        /* Recorded before its directory exists: a crash from here on leaves a record that
+         * names everything the agent may own. */
+        if (record_step(server, s, SERVE_STEP_PREPARE) < 0)
+                return -EIO;
         struct agent_options options;
         agent_options_for(server, s, &options);
+        options.id = s->id;
         int port = 0;
-        int r = agent_pick_port(config->host.bind_address, &port, &err);
+        r = agent_pick_port(config->host.bind_address, &port, &err);
         options.ssh_port = port;
         if (r >= 0)
                 r = agent_prepare(&options, &s->agent, &err);
         if (r < 0) {
                 log_error("template %s: cannot prepare an agent: %s", template->name, err.message);
+                remove_record(server, s);
                 serve_template_failed(server, template, err.message);
                 return r;
         }
-        memcpy(s->id, s->agent->id, sizeof(s->id));
+        s->reached = SERVE_STEP_PREPARE;
         s->ssh_port = port;
         s->dir = strdup(s->agent->dir);
         _cleanup_free_ char *description = demand_node_description(
                 config->jenkins.node_prefix, template->name, s->id, serve_wall_ms());
-        if (!s->dir || !description || asprintf(&s->node, "%s-%s", config->jenkins.node_prefix, s->id) < 0) {
-                s->node = NULL;
-                (void) agent_destroy(NULL, NULL, s->agent->dir, &err);
-                return -ENOMEM;
+        if (!s->dir || !description || record_step(server, s, SERVE_STEP_REGISTER) < 0) {
+                struct sw_error ignored;
+                (void) agent_destroy(NULL, NULL, s->agent->dir, &ignored);
+                remove_record(server, s);
+                return -EIO;
         }
         if (!server->jenkins) {
                 /* Standalone: no node to register; reached by ssh with the template's keys. */
                 log_info("agent=%s created for template %s (ssh %s:%d)", s->id, template->name,
                          config->host.bind_address, port);
                 s->node_gone = true;
+                s->reached = SERVE_STEP_REGISTER;
                 s->state = SERVED_REGISTERED;
                 s->next = server->agents;
                 server->agents = s;
@@ -141,6 +224,7 @@ int serve_agent_register(struct server *server, const struct config_template *te
         if (r < 0) {
                 struct sw_error ignored;
                 (void) agent_destroy(NULL, NULL, s->agent->dir, &ignored);
+                remove_record(server, s);
                 if (r == -EIO || r == -ECONNREFUSED || r == -ETIMEDOUT)
                         serve_jenkins_failed(server, &err);
                 else
@@ -150,6 +234,7 @@ int serve_agent_register(struct server *server, const struct config_template *te
         }
         log_info("agent=%s node %s registered for template %s (ssh %s:%d)", s->id, s->node,
                  template->name, spec.host, port);
+        s->reached = SERVE_STEP_REGISTER;
         s->state = SERVED_REGISTERED;
         s->next = server->agents;
         server->agents = s;
@@ -164,12 +249,34 @@ struct launch_job {
         struct served *served;
 };
 
+/* In the worker, before each step of agent_launch: the step it reaches is the one before. */
+static int launch_before_step(void *context, const char *step, struct sw_error *err)
+{
+        struct launch_job *job = context;
+        struct served *s = job->served;
+        struct serve_state_record record = {
+                .id = s->id,
+                .node = s->node,
+                .template_name = s->template->name,
+                .intended = step,
+                .reached = s->intended,
+        };
+        int r = serve_state_write(job->server->config->host.state_dir, &record, err);
+        if (r < 0)
+                return r;
+        s->intended = step; /* the worker's copy */
+        serve_state_crash_point(step, true);
+        return 0;
+}
+
 static int launch_job_run(void *arg, json_t **report, struct sw_error *err)
 {
         struct launch_job *job = arg;
         struct served *s = job->served;
         struct agent_options options;
         agent_options_for(job->server, s, &options);
+        options.before_step = launch_before_step;
+        options.step_context = job;
         struct docker_client *docker = NULL;
         int r = docker_open(&docker, job->server->config->host.docker_host, err);
         if (r < 0)
@@ -212,6 +319,8 @@ static int destroy_job_run(void *arg, json_t **report, struct sw_error *err)
                         r = agent_destroy(docker, id, NULL, err);
         }
         if (r >= 0 && s->dir)
+                r = serve_unmount_under(s->dir, err);
+        if (r >= 0 && s->dir)
                 r = agent_destroy(docker, NULL, s->dir, err);
         docker_close(docker);
         (void) report;
@@ -247,15 +356,24 @@ void serve_agent_launch(struct server *server, struct served *s)
 static void start_destroy(struct server *server, struct served *s)
 {
         s->state = SERVED_DESTROYING;
+        if (!serve_state_ready(server) || record_step(server, s, SERVE_STEP_DESTROY) < 0) {
+                s->retry_at = server->state_retry_at;
+                return;
+        }
         if (start_worker(server, s, destroy_job_run) < 0)
                 s->retry_at = serve_now() + SERVE_DESTROY_RETRY_S;
 }
 
 /* --- retiring ------------------------------------------------------------------------------ */
 
-static void advance_retiring(struct server *server, struct served *s)
+void serve_agent_advance_retiring(struct server *server, struct served *s)
 {
         if (!s->node_gone) {
+                if (!serve_state_ready(server))
+                        return;
+                if (!(s->intended && strcmp(s->intended, SERVE_STEP_RETIRE) == 0) &&
+                    record_step(server, s, SERVE_STEP_RETIRE) < 0)
+                        return;
                 struct sw_error err = { 0 };
                 int r = jenkins_node_delete(server->jenkins, s->node, &err);
                 if (r < 0 && r != -ENOENT) {
@@ -268,6 +386,7 @@ static void advance_retiring(struct server *server, struct served *s)
                         return;
                 }
                 s->node_gone = true;
+                s->reached = SERVE_STEP_RETIRE;
                 log_info("agent=%s node %s deleted", s->id, s->node);
         }
         start_destroy(server, s);
@@ -290,7 +409,7 @@ void serve_agent_retire(struct server *server, struct served *s, const char *rea
                 return;
         s->state = SERVED_RETIRING;
         if (server->jenkins_retry_at <= serve_now())
-                advance_retiring(server, s);
+                serve_agent_advance_retiring(server, s);
 }
 
 void serve_agent_worker_done(struct server *server, struct served *s)
@@ -305,6 +424,10 @@ void serve_agent_worker_done(struct server *server, struct served *s)
                 if (ok && container && !s->retire_reason) {
                         s->container_id = strdup(container);
                         s->state = SERVED_READY;
+                        s->reached = SERVE_STEP_READY;
+                        /* Nothing is taken on this step: a failed write only leaves the record
+                         * one step behind, and the next start still finds the container. */
+                        (void) record_step(server, s, SERVE_STEP_SERVE);
                         serve_histogram_observe(&server->ready_seconds,
                                                 json_real_value(json_object_get(result, "ready_seconds")));
                         if (json_string_value(json_object_get(result, "generation")))
@@ -376,7 +499,7 @@ void serve_agent_observe(struct server *server, struct served *s,
         const struct config *config = server->config;
         double now = serve_now();
         if (s->state == SERVED_RETIRING) {
-                advance_retiring(server, s);
+                serve_agent_advance_retiring(server, s);
                 return;
         }
         if (s->state != SERVED_READY)
@@ -477,7 +600,7 @@ void serve_agent_step(struct server *server, struct served *s, bool force)
                                     "start deletes it", s->id, s->node);
                         start_destroy(server, s);
                 } else if (server->jenkins_retry_at <= serve_now()) {
-                        advance_retiring(server, s);
+                        serve_agent_advance_retiring(server, s);
                 }
                 break;
         case SERVED_DESTROYING:
@@ -485,10 +608,11 @@ void serve_agent_step(struct server *server, struct served *s, bool force)
         }
 }
 
-/* --- start-up reconciliation ------------------------------------------------------------ */
+/* --- agents found by reconciliation ---------------------------------------------------- */
 
-static struct served *adopt(struct server *server, const char *id, const char *node,
-                            const char *container_id)
+/* An agent of an earlier run (its state is set by the caller). */
+struct served *serve_agent_adopt(struct server *server, const char *id, const char *node,
+                                 const char *container_id)
 {
         struct served *s = calloc(1, sizeof(*s));
         if (!s)
@@ -507,110 +631,4 @@ static struct served *adopt(struct server *server, const char *id, const char *n
         s->next = server->agents;
         server->agents = s;
         return s;
-}
-
-static bool node_adopted(const struct server *server, const char *name)
-{
-        for (const struct served *s = server->agents; s; s = s->next)
-                if (strcmp(s->node, name) == 0)
-                        return true;
-        return false;
-}
-
-int serve_reconcile(struct server *server, const struct jenkins_computers *computers)
-{
-        const struct config *config = server->config;
-        struct sw_error err = { 0 };
-        struct docker_client *docker = NULL;
-        _cleanup_json_ json_t *agents = NULL;
-        int r = docker_open(&docker, config->host.docker_host, &err);
-        if (r >= 0)
-                r = agent_list(docker, config->host.state_dir, &agents, &err);
-        _cleanup_json_ json_t *containers = NULL;
-        _cleanup_free_ char *filter = NULL;
-        if (r >= 0 && asprintf(&filter, "%s=%s", AGENT_LABEL_STATE_DIR, config->host.state_dir) < 0)
-                r = sw_error_set(&err, ENOMEM, "reconcile");
-        if (r >= 0)
-                r = docker_container_list(docker, filter, true, &containers, &err);
-        if (r < 0) {
-                log_error("reconcile: %s", err.message);
-                docker_close(docker);
-                return r;
-        }
-        json_t *container;
-        size_t i;
-        json_array_foreach(containers, i, container) {
-                json_t *labels = json_object_get(container, "Labels");
-                const char *id = json_string_value(json_object_get(labels, AGENT_LABEL_ID));
-                const char *node = json_string_value(json_object_get(labels, AGENT_LABEL_NODE));
-                const char *template_name = json_string_value(json_object_get(labels, AGENT_LABEL_TEMPLATE));
-                const char *cid = json_string_value(json_object_get(container, "Id"));
-                const char *state = json_string_value(json_object_get(container, "State"));
-                if (!id || !node)
-                        continue; /* not a served agent (slipway run, cache builds) */
-                const struct jenkins_computer *c = jenkins_computers_find(computers, node);
-                const struct config_template *t = template_name ? config_template_find(config, template_name) : NULL;
-                struct served *s = adopt(server, id, node, cid);
-                if (!s)
-                        continue;
-                s->template = t ? t : &config->templates[0];
-                if (!server->jenkins && t && state && strcmp(state, "running") == 0) {
-                        s->state = SERVED_READY; /* standalone: it has no node */
-                        s->node_gone = true;
-                        log_info("agent=%s adopted (standalone)", id);
-                } else if (c && t && state && strcmp(state, "running") == 0) {
-                        s->state = SERVED_READY;
-                        s->used = c->busy_executors > 0 || c->temporarily_offline;
-                        s->offline_set = c->temporarily_offline;
-                        s->online_at = c->offline ? 0 : serve_now();
-                        log_info("agent=%s adopted (node %s, %s)", id, node,
-                                 s->used ? "build running" : c->offline ? "connecting" : "online");
-                } else {
-                        s->node_gone = !c;
-                        s->state = SERVED_RETIRING;
-                        log_info("agent=%s left by an earlier run: %s", id,
-                                 !c ? "its node is gone" : !t ? "its template is gone" : "not running");
-                        s->retire_reason = strdup("left by an earlier run");
-                }
-        }
-        /* Nodes of this host without an agent: a crash between registering and launching. */
-        for (size_t k = 0; k < computers->count; k++) {
-                const struct jenkins_computer *c = &computers->items[k];
-                char host[128];
-                long long created;
-                if (!demand_node_parse(c->description, host, sizeof(host), &created) ||
-                    strcmp(host, config->jenkins.node_prefix) != 0 || node_adopted(server, c->name))
-                        continue;
-                r = jenkins_node_delete(server->jenkins, c->name, &err);
-                if (r < 0 && r != -ENOENT) {
-                        log_error("reconcile: delete node %s: %s", c->name, err.message);
-                        docker_close(docker);
-                        return r;
-                }
-                log_info("reconcile: deleted node %s (no agent)", c->name);
-        }
-        /* Data roots without a container: a crash before the container existed. */
-        json_t *entry;
-        json_array_foreach(agents, i, entry) {
-                const char *state = json_string_value(json_object_get(entry, "state"));
-                const char *id = json_string_value(json_object_get(entry, "id"));
-                if (!state || !id || strcmp(state, "orphaned") != 0)
-                        continue;
-                _cleanup_free_ char *dir = NULL;
-                if (asprintf(&dir, "%s/agents/%s", config->host.state_dir, id) < 0)
-                        continue;
-                r = fs_remove_tree(dir);
-                if (r < 0)
-                        log_error("reconcile: remove %s: %s", dir, strerror(-r));
-                else
-                        log_info("reconcile: removed orphaned data root %s", dir);
-        }
-        docker_close(docker);
-        /* Retiring agents found above go on from the loop. */
-        for (struct served *s = server->agents, *next; s; s = next) {
-                next = s->next;
-                if (s->state == SERVED_RETIRING)
-                        advance_retiring(server, s);
-        }
-        return 0;
 }

@@ -197,6 +197,15 @@ static char *metrics_text(const struct server *server)
         add(&t, "# HELP slipway_destroy_failures_total Failed agent removals (retried).\n"
                 "# TYPE slipway_destroy_failures_total counter\nslipway_destroy_failures_total %ld\n",
             server->destroy_failures_total);
+        add(&t, "# HELP slipway_docker_errors_total Failed Docker checks of the reconciliation.\n"
+                "# TYPE slipway_docker_errors_total counter\nslipway_docker_errors_total %ld\n"
+                "# HELP slipway_docker_up 1 when the last Docker check succeeded.\n"
+                "# TYPE slipway_docker_up gauge\nslipway_docker_up %d\n",
+            server->docker_errors_total, server->docker_failures == 0 ? 1 : 0);
+        add(&t, "# HELP slipway_state_write_failures_total State records that could not be "
+                "written (the step was not taken).\n# TYPE slipway_state_write_failures_total "
+                "counter\nslipway_state_write_failures_total %ld\n",
+            server->state_write_failures_total);
         add_histogram(&t, "slipway_seed_seconds", "Seeding an agent's data root from the cache.",
                       &server->seed_seconds);
         add_histogram(&t, "slipway_ready_seconds", "From an agent's request to its readiness.",

@@ -17,6 +17,12 @@
 #define SERVE_TEMPLATE_BACKOFF_MAX_S 300.0
 #define SERVE_TEMPLATE_FAILING_AFTER 3
 #define SERVE_DESTROY_RETRY_S 10.0
+#define SERVE_STATE_BACKOFF_MIN_S 2.0   /* a state record could not be written (disk full) */
+#define SERVE_STATE_BACKOFF_MAX_S 60.0
+#define SERVE_DOCKER_BACKOFF_MAX_S 30.0
+/* Periodic reconciliation leaves alone a data root without a container younger than this
+ * beyond launch-timeout: `slipway run` in the same state dir makes one before its container. */
+#define SERVE_ORPHAN_GRACE_S 60
 /* SSHLauncher: seconds between connection attempts while the agent starts. The node exists
  * before the container, so the first attempts are refused. */
 #define SERVE_SSH_RETRY_WAIT_S 1
@@ -47,6 +53,8 @@ struct served {
         bool node_gone;        /* deleted in Jenkins (or never created) */
         char *retire_reason;
         double retry_at;       /* a failed destroy is retried from then */
+        const char *intended;  /* its record (serve_state.h): the step being taken */
+        const char *reached;   /* and the last one completed, or NULL */
         struct worker worker;
         struct served *next;
 };
@@ -94,6 +102,16 @@ struct server {
         struct control *metrics; /* GET /metrics on host.metrics-address, or NULL */
         char *anchor;          /* name of this host's anchor node (see jenkins_anchor_create) */
         bool anchor_made;      /* it exists in Jenkins, as far as we know */
+        /* Writing state records failed (a full disk): no new agent, and no retire or destroy
+         * step, before state_retry_at. */
+        int state_failures;
+        double state_retry_at;
+        long state_write_failures_total;
+        /* Docker, as the periodic reconciliation sees it. While it is unreachable no agent
+         * is launched; checks back off up to SERVE_DOCKER_BACKOFF_MAX_S. */
+        int docker_failures;
+        double reconcile_at;   /* monotonic: the next periodic reconciliation */
+        long docker_errors_total;
 };
 
 double serve_now(void);
@@ -113,7 +131,20 @@ void serve_agent_retire(struct server *server, struct served *s, const char *rea
 void serve_agent_worker_done(struct server *server, struct served *s);
 void serve_agent_step(struct server *server, struct served *s, bool force);
 void serve_agent_free(struct served *s);
-int serve_reconcile(struct server *server, const struct jenkins_computers *computers);
+struct served *serve_agent_adopt(struct server *server, const char *id, const char *node,
+                                 const char *container_id);
+void serve_agent_advance_retiring(struct server *server, struct served *s);
+bool serve_state_ready(const struct server *server);
+
+/* serve_reconcile.c: at start (before any agent is launched) and every reconcile-interval
+ * (computers NULL while Jenkins is unreachable, and always when standalone). */
+int serve_reconcile_start(struct server *server, const struct jenkins_computers *computers);
+void serve_reconcile_periodic(struct server *server, const struct jenkins_computers *computers);
+/* Detach every mount at or below dir (deepest first): what an agent left mounted must not
+ * keep its directory from being removed. */
+int serve_unmount_under(const char *dir, struct sw_error *err);
+/* The step name as the constant serve_state.h defines, or NULL for one it does not. */
+const char *serve_step_constant(const char *step);
 
 /* serve_control.c: the control socket's requests and /metrics. */
 int serve_control_open(struct server *server, struct sw_error *err);

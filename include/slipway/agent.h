@@ -51,6 +51,12 @@ struct agent_options {
         long long nano_cpus;          /* limits; 0: none */
         long long memory_bytes;
         long long pids_limit;
+        /* slipway serve: the agent's id (NULL: a random one), and a hook agent_launch calls
+         * before each step ("seed", "create", "start", "ready") so the daemon can record it
+         * first; a hook that fails stops the launch there, which is then rolled back. */
+        const char *id;
+        int (*before_step)(void *context, const char *step, struct sw_error *err);
+        void *step_context;
 };
 
 struct agent {

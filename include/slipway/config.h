@@ -75,6 +75,7 @@ struct config_host {
         int drain_timeout_s;    /* 0-86400, default 3600: running builds on SIGTERM */
         char *metrics_address;  /* "ADDRESS:PORT" ([IPv6]:PORT) to serve GET /metrics on over
                                  * TCP too; NULL (default): only on the control socket */
+        int reconcile_interval_s; /* 1-3600, default 60: periodic reconciliation */
 };
 
 struct config_template {

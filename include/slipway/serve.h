@@ -15,8 +15,11 @@
  * retired; a template whose launches keep failing backs off exponentially (at most 5 min).
  * Jenkins being down or failing only pauses the loop's Jenkins part, with back-off.
  *
- * At start it reconciles: running agents whose node still exists are adopted (a build running
- * on one finishes), everything else of this host (containers, data roots, nodes) is removed.
+ * Each step of an agent is recorded before it is taken (serve_state.h). At start it
+ * reconciles: running agents whose record and node still exist are adopted (a build running
+ * on one finishes), everything else of this host (records, containers, data roots, mounts,
+ * nodes) is removed; every reconcile-interval it checks again, and retires agents whose
+ * container died (the outer dockerd restarted). See serve_reconcile.c.
  * SIGTERM/SIGINT drain: no new agents, unused ones retired, running builds may finish until
  * drain-timeout; a second signal retires everything at once. SIGHUP reloads slipway.conf. */
 #ifndef SLIPWAY_SERVE_H

@@ -152,6 +152,7 @@ static void test_full_config(void **state)
                 "launch-timeout = 300\n"
                 "idle-timeout = 900\n"
                 "drain-timeout = 0\n"
+                "reconcile-interval = 15\n"
                 "\n"
                 "[template dind]\n"
                 "labels = dind\t docker   linux\n"
@@ -196,6 +197,7 @@ static void test_full_config(void **state)
         assert_int_equal(h->launch_timeout_s, 300);
         assert_int_equal(h->idle_timeout_s, 900);
         assert_int_equal(h->drain_timeout_s, 0);
+        assert_int_equal(h->reconcile_interval_s, 15);
         assert_int_equal(config->template_count, 2);
         const struct config_template *t = &config->templates[0];
         assert_string_equal(t->name, "dind");
@@ -210,7 +212,7 @@ static void test_full_config(void **state)
         assert_int_equal(t->nano_cpus, 1500000000LL);
         assert_int_equal(t->memory_bytes, 4LL << 30);
         assert_int_equal(t->pids_limit, 4096);
-        assert_int_equal(t->line, 22);
+        assert_int_equal(t->line, 23);
         t = &config->templates[1];
         assert_string_equal(t->name, "small");
         assert_string_equal(t->labels, "small");
@@ -219,7 +221,7 @@ static void test_full_config(void **state)
         assert_int_equal(t->max_instances, 8); /* host capacity */
         assert_int_equal(t->memory_bytes, 512LL << 20);
         assert_int_equal(t->nano_cpus, 250000000LL);
-        assert_int_equal(t->line, 35);
+        assert_int_equal(t->line, 36);
         config_free(config);
 }
 
@@ -258,6 +260,7 @@ static void test_defaults(void **state)
         assert_int_equal(h->launch_timeout_s, 180);
         assert_int_equal(h->idle_timeout_s, 600);
         assert_int_equal(h->drain_timeout_s, 3600);
+        assert_int_equal(h->reconcile_interval_s, 60);
         assert_int_equal(config->template_count, 1);
         const struct config_template *t = &config->templates[0];
         assert_string_equal(t->labels, "dind docker");
@@ -375,6 +378,8 @@ static void test_out_of_range(void **state)
                      "@CONF@:10: [host] capacity: expected 1-1000, not \"99999999999999999999999\"");
         expect_error(MIN "[host]\nlaunch-timeout = 9\n", "@CONF@:10: [host] launch-timeout: expected 10-3600");
         expect_error(MIN "[host]\nidle-timeout = 86401\n", "@CONF@:10: [host] idle-timeout: expected 10-86400");
+        expect_error(MIN "[host]\nreconcile-interval = 0\n",
+                     "@CONF@:10: [host] reconcile-interval: expected 1-3600");
         expect_error(MIN_JENKINS "poll-interval-ms = 99\n" MIN_TEMPLATE,
                      "@CONF@:7: [jenkins] poll-interval-ms: expected 100-60000");
         expect_error(MIN "pids-limit = 4194305\n", "@CONF@:9: [template dind] pids-limit: expected 0-4194304");
