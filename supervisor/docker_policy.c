@@ -307,8 +307,11 @@ int docker_policy_route(const char *method, const char *path, const char *query,
         if (rule->kind != DOCKER_POLICY_CONTAINER_START)
                 route->container[0] = '\0';
         struct http_query q;
-        if (http_query_parse(query, &q, err) < 0)
-                return -1;
+        if (http_query_parse(query, &q, err) < 0) {
+                char why[256];
+                snprintf(why, sizeof(why), "%s", err->message);
+                return DENY(err, "query string refused: %s", why);
+        }
         int r = check_query(route, rest, method, &q, err);
         http_query_free(&q);
         return r < 0 ? -1 : 0;
@@ -839,7 +842,7 @@ static json_t *parse_body(const char *body, size_t len, struct sw_error *err)
         if (i == len)
                 return json_object();
         json_error_t jerr;
-        json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+        json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
         if (!root) {
                 sw_error_set(err, 400, "request body is not JSON the policy can read: %s", jerr.text);
                 return NULL;

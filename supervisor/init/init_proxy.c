@@ -47,7 +47,7 @@ static void proxy_log(const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(line, sizeof(line), fmt, ap);
         va_end(ap);
-        dprintf(STDERR_FILENO, "slipway-docker-proxy: %s\n", line);
+        dprintf(STDERR_FILENO, "slipway-init: docker proxy: %s\n", line);
 }
 
 static int write_all(int fd, const void *buf, size_t len)
