@@ -166,7 +166,7 @@ static int strip_version(const char *path, const char **rest, struct sw_error *e
         p = end + 1;
         unsigned long minor = strtoul(p, &end, 10);
         if (end == p || (*end != '/' && *end != '\0') || errno || end - p > 3)
-                return sw_error_set(err, 400, "bad API version in path %s", path);
+                return DENY(err, "bad API version in path %s", path);
         if (major != 1 || minor < 24)
                 return DENY(err, "API version %lu.%lu is not accepted (1.24 or later)", major, minor);
         *rest = end;

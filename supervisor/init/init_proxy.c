@@ -307,8 +307,9 @@ static void relay(int client, int upstream, bool both_ways)
         char buf[IO_CHUNK];
         bool client_open = true;
         for (;;) {
+                /* A closed client is left out (fd -1): poll reports POLLHUP whatever the events. */
                 struct pollfd pfd[2] = { { .fd = upstream, .events = POLLIN },
-                                         { .fd = client, .events = client_open ? POLLIN : 0 } };
+                                         { .fd = client_open ? client : -1, .events = POLLIN } };
                 if (poll(pfd, 2, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
