@@ -65,6 +65,7 @@ enum key_type {
         KEY_IMAGE,
         KEY_CACHE,
         KEY_SEED_STRATEGY,
+        KEY_DOCKER_POLICY,
         KEY_CPUS,
         KEY_MEMORY,
         KEY_TEXT,           /* anything, even empty */
@@ -142,6 +143,7 @@ enum {
         TEMPLATE_CPUS,
         TEMPLATE_MEMORY,
         TEMPLATE_PIDS_LIMIT,
+        TEMPLATE_DOCKER_POLICY,
         TEMPLATE_KEY_COUNT
 };
 
@@ -160,6 +162,7 @@ static const struct key_def template_keys[TEMPLATE_KEY_COUNT] = {
         [TEMPLATE_MEMORY] = { "memory", KEY_MEMORY, TEMPLATE_FIELD(memory_bytes), 0, 0 },
         [TEMPLATE_PIDS_LIMIT] = { "pids-limit", KEY_LONG_LONG, TEMPLATE_FIELD(pids_limit), 0,
                                   PIDS_LIMIT_MAX },
+        [TEMPLATE_DOCKER_POLICY] = { "docker-policy", KEY_DOCKER_POLICY, TEMPLATE_FIELD(docker_trusted), 0, 0 },
 };
 
 struct parse_ctx {
@@ -565,6 +568,12 @@ static int key_parse(const struct key_def *def, void *base, const char *value, c
                 break;
         case KEY_SEED_STRATEGY:
                 return parse_seed_strategy(value, field, reason, size);
+        case KEY_DOCKER_POLICY:
+                if (strcmp(value, "standard") == 0 || strcmp(value, "trusted") == 0) {
+                        *(bool *) field = strcmp(value, "trusted") == 0;
+                        return 0;
+                }
+                return reason_set(reason, size, "expected standard or trusted, not \"%s\"", value);
         case KEY_CPUS:
                 return parse_cpus(value, field, reason, size);
         case KEY_MEMORY:

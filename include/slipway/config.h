@@ -30,6 +30,7 @@
 #ifndef SLIPWAY_CONFIG_H
 #define SLIPWAY_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "slipway/error.h"
@@ -86,6 +87,8 @@ struct config_template {
         long long memory_bytes; /* "memory = 4G" (K, M, G, T; powers of 1024; at least 6M);
                                  * 0 (default) = unlimited */
         long long pids_limit;   /* 0-4194304; 0 (default) = unlimited */
+        bool docker_trusted;    /* "docker-policy = trusted": jenkins uses the inner dockerd
+                                 * directly (root-equivalent in the agent); default standard */
         int line;               /* where the section starts, for messages */
 };
 
