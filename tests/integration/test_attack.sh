@@ -189,6 +189,21 @@ test_attacks() {
     attack_row "docker save, then docker load" works \
         $ATTACK_SSH 'docker save tiny:1 | docker load >/dev/null'
 
+    # docker-policy trusted: no proxy, as documented (root-equivalent in the agent).
+    local trusted_out trusted_ssh
+    trusted_out=$("$SLIPWAY" --state-dir "$state" run --docker-policy trusted --json 2>/dev/null)
+    trusted_ssh="$(jq -r .ssh_command <<<"$trusted_out") -o BatchMode=yes"
+    it_tiny_image_tar | $trusted_ssh docker import - tiny:1 >/dev/null
+    attack_row "trusted agent: --cap-add SYS_ADMIN (no proxy, by design)" works \
+        $trusted_ssh docker run --rm --cap-add SYS_ADMIN tiny:1 /bin/busybox true
+    attack_row "trusted agent: dockerd itself on /run/docker.sock" works:"API listen on /run/docker.sock" \
+        "$SLIPWAY" --state-dir "$state" logs "$(jq -r .id <<<"$trusted_out")" --dockerd
+    assert_eq "$("$SLIPWAY" --state-dir "$state" inspect "$(jq -r .id <<<"$trusted_out")" --json | jq -r .docker_policy)" \
+        trusted "inspect shows the policy"
+    assert_eq "$("$SLIPWAY" --state-dir "$state" inspect "$id" --json | jq -r .docker_policy)" standard \
+        "inspect shows the policy"
+    "$SLIPWAY" --state-dir "$state" rm "$(jq -r .id <<<"$trusted_out")" >/dev/null
+
     attack_table
     # Denials are logged by the proxy in the agent's log.
     local container
