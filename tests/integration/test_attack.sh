@@ -85,7 +85,8 @@ test_attacks() {
     out=$("$SLIPWAY" --state-dir "$state" run)
     id=$(sed -n 1p <<<"$out")
     ssh=$(sed -n 2p <<<"$out")
-    ATTACK_SSH="$ssh -o BatchMode=yes"
+    # Timeouts: a hung connection fails its row instead of the whole run hanging.
+    ATTACK_SSH="$ssh -o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4"
     ATTACK_ROWS=()
     ATTACK_FAILED=0
     it_tiny_image_tar | $ATTACK_SSH docker import - tiny:1 >/dev/null || fail "docker import through the proxy"
@@ -192,7 +193,7 @@ test_attacks() {
     # docker-policy trusted: no proxy, as documented (root-equivalent in the agent).
     local trusted_out trusted_ssh
     trusted_out=$("$SLIPWAY" --state-dir "$state" run --docker-policy trusted --json 2>/dev/null)
-    trusted_ssh="$(jq -r .ssh_command <<<"$trusted_out") -o BatchMode=yes"
+    trusted_ssh="$(jq -r .ssh_command <<<"$trusted_out") -o BatchMode=yes -o ConnectTimeout=30"
     it_tiny_image_tar | $trusted_ssh docker import - tiny:1 >/dev/null
     attack_row "trusted agent: --cap-add SYS_ADMIN (no proxy, by design)" works \
         $trusted_ssh docker run --rm --cap-add SYS_ADMIN tiny:1 /bin/busybox true
