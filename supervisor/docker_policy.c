@@ -94,7 +94,7 @@ static const struct route_rule routes[] = {
         { "POST", "/networks/prune", DOCKER_POLICY_PLAIN, DOCKER_POLICY_BODY_NONE },
         { "GET", "/networks/*", DOCKER_POLICY_PLAIN, DOCKER_POLICY_BODY_NONE },
         { "DELETE", "/networks/*", DOCKER_POLICY_PLAIN, DOCKER_POLICY_BODY_NONE },
-        { "POST", "/networks/*/connect", DOCKER_POLICY_PLAIN, DOCKER_POLICY_BODY_JSON },
+        { "POST", "/networks/*/connect", DOCKER_POLICY_NETWORK_CONNECT, DOCKER_POLICY_BODY_JSON },
         { "POST", "/networks/*/disconnect", DOCKER_POLICY_PLAIN, DOCKER_POLICY_BODY_JSON },
         /* volumes */
         { "GET", "/volumes", DOCKER_POLICY_PLAIN, DOCKER_POLICY_BODY_NONE },
@@ -727,8 +727,40 @@ static int check_host_fields(const struct docker_policy *policy, json_t *obj, st
         return 0;
 }
 
+/* An endpoint's driver options reach the network driver (per-interface sysctls, for one):
+ * none are needed by the CLI's common use, so none pass. */
+static int check_endpoint(json_t *endpoint, struct sw_error *err)
+{
+        if (!endpoint || json_is_null(endpoint))
+                return 0;
+        if (!json_is_object(endpoint))
+                return DENY(err, "endpoint settings must be an object");
+        if (!unset(field(endpoint, "DriverOpts")))
+                return DENY(err, "network endpoint driver options (driver-opt) are not allowed");
+        return 0;
+}
+
+static int check_networking_config(json_t *networking, struct sw_error *err)
+{
+        if (!networking || json_is_null(networking))
+                return 0;
+        json_t *endpoints = field(networking, "EndpointsConfig");
+        if (!endpoints || json_is_null(endpoints))
+                return 0;
+        if (!json_is_object(endpoints))
+                return DENY(err, "NetworkingConfig.EndpointsConfig must be an object");
+        const char *name;
+        json_t *endpoint;
+        json_object_foreach(endpoints, name, endpoint)
+                if (check_endpoint(endpoint, err) < 0)
+                        return -1;
+        return 0;
+}
+
 static int check_container_create(const struct docker_policy *policy, json_t *body, struct sw_error *err)
 {
+        if (check_networking_config(field(body, "NetworkingConfig"), err) < 0)
+                return -1;
         /* The top level, for the deprecated embedded HostConfig older daemons still read. */
         if (check_host_fields(policy, body, err) < 0)
                 return -1;
@@ -880,6 +912,9 @@ int docker_policy_check_body(const struct docker_policy *policy, const struct do
                         break;
                 case DOCKER_POLICY_VOLUME_CREATE:
                         r = check_volume_create(root, err);
+                        break;
+                case DOCKER_POLICY_NETWORK_CONNECT:
+                        r = check_endpoint(field(root, "EndpointConfig"), err);
                         break;
                 case DOCKER_POLICY_PLAIN:
                 case DOCKER_POLICY_HIJACK:

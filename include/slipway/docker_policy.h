@@ -30,6 +30,7 @@ enum docker_policy_kind {
         DOCKER_POLICY_CONTAINER_START, /* binds are re-checked from the container's inspect */
         DOCKER_POLICY_EXEC_CREATE,
         DOCKER_POLICY_NETWORK_CREATE,
+        DOCKER_POLICY_NETWORK_CONNECT,
         DOCKER_POLICY_VOLUME_CREATE,
         DOCKER_POLICY_HIJACK, /* attach, exec start: the connection becomes a raw stream */
 };

@@ -298,6 +298,12 @@ static void test_exec_update_network_volume(void **state)
         ALLOW("POST", "/networks/create", "", "{\"Name\":\"n1\",\"Driver\":\"bridge\",\"Options\":{},\"IPAM\":"
               "{\"Driver\":\"default\",\"Config\":[{\"Subnet\":\"10.9.0.0/24\"}]},\"Labels\":{}}");
         ALLOW("POST", "/networks/create", "", "{\"Name\":\"n1\"}");
+        ALLOW("POST", "/networks/n1/connect", "", "{\"Container\":\"c\",\"EndpointConfig\":{\"Aliases\":[\"a\"]}}");
+        DENY("POST", "/networks/n1/connect", "", "{\"Container\":\"c\",\"EndpointConfig\":{\"DriverOpts\":"
+             "{\"com.docker.network.endpoint.sysctls\":\"x\"}}}", "endpoint driver options");
+        CREATE_OK("{\"NetworkingConfig\":{\"EndpointsConfig\":{\"n1\":{\"Aliases\":[\"x\"]}}}}");
+        CREATE_DENIED("{\"NetworkingConfig\":{\"EndpointsConfig\":{\"n1\":{\"DriverOpts\":{\"a\":\"b\"}}}}}",
+                      "endpoint driver options");
         DENY("POST", "/networks/create", "", "{\"Name\":\"n\",\"Driver\":\"macvlan\"}", "driver 'macvlan'");
         DENY("POST", "/networks/create", "", "{\"Name\":\"n\",\"Options\":{\"com.docker.network.bridge.name\":"
              "\"eth0\"}}", "driver options");
