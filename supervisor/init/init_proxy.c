@@ -484,10 +484,10 @@ static __attribute__((noreturn)) void serve(int listen_fd)
                         shutdown(client, SHUT_RDWR);
                         _exit(0);
                 }
-                if (pid < 0) {
+                /* Without a handler the connection is closed unanswered: answering here could
+                 * block the accept loop on a client that does not read. */
+                if (pid < 0)
                         proxy_log("fork: %s", strerror(errno));
-                        respond_error(client, 502, "slipway proxy: cannot fork a connection handler");
-                }
                 close(client);
         }
 }
