@@ -103,6 +103,10 @@ test_attacks() {
         $ATTACK_SSH docker run --rm -v /home/jenkins/../../etc:/h tiny:1 true
     attack_row "bind dir swapped for a symlink to / before start" denied \
         $ATTACK_SSH 'mkdir -p agent/ws/d && docker create --name swapped -v /home/jenkins/agent/ws/d:/h tiny:1 /bin/busybox ls /h >/dev/null && rmdir agent/ws/d && ln -s / agent/ws/d && docker start -a swapped'
+    # A bind is judged by path: a hard link to a root file in the workspace would pass. The
+    # kernel's fs.protected_hardlinks (a host setting) is what stops jenkins making one.
+    attack_row "hard link of /etc/shadow into the workspace" fails:"Operation not permitted" \
+        $ATTACK_SSH ln /etc/shadow agent/ws/shadow
     attack_row "docker run --pid host" denied $ATTACK_SSH docker run --rm --pid host tiny:1 true
     attack_row "docker run --net host" denied $ATTACK_SSH docker run --rm --net host tiny:1 true
     attack_row "docker run --ipc host" denied $ATTACK_SSH docker run --rm --ipc host tiny:1 true
