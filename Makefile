@@ -27,7 +27,8 @@ CLI_SRCS  := $(wildcard supervisor/cli/*.c)
 # The init seeds data roots with the supervisor's own seed.c (and the libc-only modules it uses),
 # and its Docker policy proxy uses the same policy and HTTP parser the unit tests and fuzzers check.
 INIT_SRCS := $(wildcard supervisor/init/*.c) supervisor/error.c supervisor/seed.c supervisor/fsutil.c \
-             supervisor/btrfs.c supervisor/docker_policy.c supervisor/http_request.c
+             supervisor/btrfs.c supervisor/docker_policy.c supervisor/docker_policy_resolve.c \
+             supervisor/http_request.c
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)

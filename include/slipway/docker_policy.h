@@ -73,6 +73,10 @@ int docker_policy_check_body(const struct docker_policy *policy, const struct do
 int docker_policy_check_inspect(const struct docker_policy *policy, const char *inspect, size_t len,
                                 struct sw_error *err);
 
+/* The resolver the proxy uses (docker_policy_resolve.c, which reads the file system): realpath(3)
+ * of the longest existing prefix of path, with the rest appended. */
+int docker_policy_resolve_path(const char *path, char *out, size_t size, void *data);
+
 /* A request's Content-Type (may be ""): form types are denied, because Go's ParseForm reads a
  * urlencoded body as more query parameters, which dockerd would see and the proxy would not. */
 int docker_policy_check_content_type(const char *content_type, struct sw_error *err);

@@ -118,39 +118,10 @@ static int connect_dockerd(void)
         return -1;
 }
 
-/* realpath(3) of the longest existing prefix, with the rest (which does not exist, so holds
- * no symlink yet) appended: how dockerd will find the source when it creates it. */
-static int resolve_path(const char *path, char *out, size_t size, void *data)
-{
-        (void) data;
-        char prefix[PATH_MAX];
-        if (strlen(path) >= sizeof(prefix))
-                return -ENAMETOOLONG;
-        strcpy(prefix, path);
-        for (;;) {
-                char real[PATH_MAX];
-                if (realpath(prefix, real)) {
-                        const char *tail = path + strlen(prefix);
-                        if (strlen(real) + strlen(tail) + 1 > size)
-                                return -ENAMETOOLONG;
-                        snprintf(out, size, "%s%s", strcmp(real, "/") == 0 && *tail ? "" : real, tail);
-                        return 0;
-                }
-                if (errno != ENOENT && errno != ENOTDIR)
-                        return -errno;
-                char *slash = strrchr(prefix, '/');
-                if (!slash || slash == prefix) {
-                        snprintf(out, size, "%s", path);
-                        return 0;
-                }
-                *slash = '\0';
-        }
-}
-
 static const struct docker_policy policy = {
         .bind_roots = bind_roots,
         .proxy_sockets = proxy_sockets,
-        .resolve = resolve_path,
+        .resolve = docker_policy_resolve_path,
 };
 
 /* Read from fd into buf until the head is complete. Returns the head length, 0 on EOF before

@@ -79,14 +79,28 @@ json_request() {
         "$path" "$(printf '%s' "$body" | wc -c)" "$body"
 }
 
+# The agent's ssh command, aimed at its container's address on the test bridge instead of the
+# published 127.0.0.1 port (the host key is still checked, under its published name). Test
+# daemons started in parallel by other runs re-create dockerd's NAT chain and drop each other's
+# port rules; a suite of ~70 connections must not depend on them. Timeouts make a hung
+# connection fail its row instead of hanging the run.
+attack_ssh_direct() {
+    local state=$1 id=$2 ssh=$3 container ip port
+    container=$("$SLIPWAY" --state-dir "$state" ps --json | jq -r ".[] | select(.id==\"$id\") | .container")
+    ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$container")
+    port=$(sed -n 's/.* -p \([0-9]*\) .*/\1/p' <<<"$ssh")
+    [ -n "$ip" ] && [ -n "$port" ] || { echo "no address for agent $id" >&2; return 1; }
+    sed "s/ -p $port jenkins@127.0.0.1/ -o HostKeyAlias=[127.0.0.1]:$port -p 22 jenkins@$ip/" <<<"$ssh" |
+        sed 's/$/ -o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4/'
+}
+
 test_attacks() {
     local state=$IT_DIR/state-attack out id ssh
     rm -rf "$state"
     out=$("$SLIPWAY" --state-dir "$state" run)
     id=$(sed -n 1p <<<"$out")
     ssh=$(sed -n 2p <<<"$out")
-    # Timeouts: a hung connection fails its row instead of the whole run hanging.
-    ATTACK_SSH="$ssh -o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4"
+    ATTACK_SSH=$(attack_ssh_direct "$state" "$id" "$ssh")
     ATTACK_ROWS=()
     ATTACK_FAILED=0
     it_tiny_image_tar | $ATTACK_SSH docker import - tiny:1 >/dev/null || fail "docker import through the proxy"
@@ -104,8 +118,8 @@ test_attacks() {
     attack_row "bind dir swapped for a symlink to / before start" denied \
         $ATTACK_SSH 'mkdir -p agent/ws/d && docker create --name swapped -v /home/jenkins/agent/ws/d:/h tiny:1 /bin/busybox ls /h >/dev/null && rmdir agent/ws/d && ln -s / agent/ws/d && docker start -a swapped'
     # A bind is judged by path: a hard link to a root file in the workspace would pass. The
-    # kernel's fs.protected_hardlinks (a host setting) is what stops jenkins making one.
-    attack_row "hard link of /etc/shadow into the workspace" fails:"Operation not permitted" \
+    # workspace is its own mount (link(2) across mounts fails), and fs.protected_hardlinks.
+    attack_row "hard link of /etc/shadow into the workspace" fails:"failed to create hard link" \
         $ATTACK_SSH ln /etc/shadow agent/ws/shadow
     attack_row "docker run --pid host" denied $ATTACK_SSH docker run --rm --pid host tiny:1 true
     attack_row "docker run --net host" denied $ATTACK_SSH docker run --rm --net host tiny:1 true
@@ -197,7 +211,7 @@ test_attacks() {
     # docker-policy trusted: no proxy, as documented (root-equivalent in the agent).
     local trusted_out trusted_ssh
     trusted_out=$("$SLIPWAY" --state-dir "$state" run --docker-policy trusted --json 2>/dev/null)
-    trusted_ssh="$(jq -r .ssh_command <<<"$trusted_out") -o BatchMode=yes -o ConnectTimeout=30"
+    trusted_ssh=$(attack_ssh_direct "$state" "$(jq -r .id <<<"$trusted_out")" "$(jq -r .ssh_command <<<"$trusted_out")")
     it_tiny_image_tar | $trusted_ssh docker import - tiny:1 >/dev/null
     attack_row "trusted agent: --cap-add SYS_ADMIN (no proxy, by design)" works \
         $trusted_ssh docker run --rm --cap-add SYS_ADMIN tiny:1 /bin/busybox true
@@ -209,10 +223,18 @@ test_attacks() {
         "inspect shows the policy"
     "$SLIPWAY" --state-dir "$state" rm "$(jq -r .id <<<"$trusted_out")" >/dev/null
 
+    # The proxy is restarted when it dies, on the same socket (slipway-init keeps it open).
+    local container proxy_pid
+    container=$("$SLIPWAY" --state-dir "$state" ps --json | jq -r ".[] | select(.id==\"$id\") | .container")
+    proxy_pid=$(docker logs "$container" 2>&1 | sed -n 's/.*docker policy: standard (proxy pid \([0-9]*\) .*/\1/p')
+    docker exec "$container" kill -9 "$proxy_pid"
+    attack_row "proxy killed: restarted, docker works again" works:"docker proxy exited: restarted" \
+        sh -c "$ATTACK_SSH docker version >/dev/null && docker logs $container 2>&1"
+    attack_row "proxy killed: still no direct socket for jenkins" denied \
+        $ATTACK_SSH docker run --rm --privileged tiny:1 /bin/busybox true
+
     attack_table
     # Denials are logged by the proxy in the agent's log.
-    local container
-    container=$("$SLIPWAY" --state-dir "$state" ps --json | jq -r ".[] | select(.id==\"$id\") | .container")
     assert_contains "$(docker logs "$container" 2>&1)" "slipway-init: docker proxy: denied POST"
     "$SLIPWAY" --state-dir "$state" rm "$id" >/dev/null
     assert_no_leaks "$state"

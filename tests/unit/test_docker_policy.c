@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -334,6 +336,46 @@ static void test_start_recheck_from_inspect(void **state)
         assert_int_equal(err.code, 502);
 }
 
+/* The real resolver, on a real tree: a symlink in the "workspace" to / is seen through. */
+static void test_real_resolver_sees_through_symlinks(void **state)
+{
+        (void) state;
+        char dir[] = "/tmp/slipway-policy-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        char ws[256], link[256], out[4096];
+        snprintf(ws, sizeof(ws), "%s/ws", dir);
+        assert_int_equal(mkdir(ws, 0755), 0);
+        snprintf(link, sizeof(link), "%s/ws/rootlink", dir);
+        assert_int_equal(symlink("/", link), 0);
+
+        assert_int_equal(docker_policy_resolve_path(link, out, sizeof(out), NULL), 0);
+        assert_string_equal(out, "/");
+        char path[512];
+        snprintf(path, sizeof(path), "%s/etc/not-there", link);
+        assert_int_equal(docker_policy_resolve_path(path, out, sizeof(out), NULL), 0);
+        assert_string_equal(out, "/etc/not-there");
+        snprintf(path, sizeof(path), "%s/new/dir", ws);
+        assert_int_equal(docker_policy_resolve_path(path, out, sizeof(out), NULL), 0);
+        assert_string_equal(out, path);
+        assert_true(docker_policy_resolve_path("relative", out, sizeof(out), NULL) < 0);
+
+        const char *const real_roots[] = { dir, NULL };
+        const struct docker_policy real = { .bind_roots = real_roots, .resolve = docker_policy_resolve_path };
+        struct docker_policy_route route;
+        struct sw_error err = { 0 };
+        assert_int_equal(docker_policy_route("POST", "/containers/create", "", &route, &err), 0);
+        char body[1024];
+        snprintf(body, sizeof(body), "{\"HostConfig\":{\"Binds\":[\"%s:/ws\"]}}", ws);
+        assert_int_equal(docker_policy_check_body(&real, &route, body, strlen(body), &err), 0);
+        snprintf(body, sizeof(body), "{\"HostConfig\":{\"Binds\":[\"%s/etc:/h\"]}}", link);
+        assert_true(docker_policy_check_body(&real, &route, body, strlen(body), &err) < 0);
+        assert_non_null(strstr(err.message, "(which is /etc) is outside"));
+
+        unlink(link);
+        rmdir(ws);
+        rmdir(dir);
+}
+
 static void test_content_type_and_caps(void **state)
 {
         (void) state;
@@ -363,6 +405,7 @@ int main(void)
                 cmocka_unit_test(test_oversized_body),
                 cmocka_unit_test(test_exec_update_network_volume),
                 cmocka_unit_test(test_start_recheck_from_inspect),
+                cmocka_unit_test(test_real_resolver_sees_through_symlinks),
                 cmocka_unit_test(test_content_type_and_caps),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
