@@ -83,7 +83,11 @@ static const char *status_text(int status)
  * reads the answer instead of a connection reset. */
 static void respond_error(int client, int status, const char *message)
 {
-        json_t *body = json_pack("{s:s}", "message", message);
+        /* Every answer of ours says whose it is (the policy's already do). */
+        char text_message[SW_ERROR_MAX + 32];
+        snprintf(text_message, sizeof(text_message), "%s%s",
+                 strncmp(message, "slipway ", 8) == 0 ? "" : "slipway proxy: ", message);
+        json_t *body = json_pack("{s:s}", "message", text_message);
         char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
         json_decref(body);
         const char *payload = text ? text : "{\"message\":\"slipway proxy: error\"}";
