@@ -24,9 +24,11 @@ endif
 # Modules: the library both the CLI and tests link; they know nothing of argv.
 LIB_SRCS  := $(wildcard supervisor/*.c)
 CLI_SRCS  := $(wildcard supervisor/cli/*.c)
-# The init seeds data roots with the supervisor's own seed.c (and the libc-only modules it uses).
+# The init seeds data roots with the supervisor's own seed.c (and the libc-only modules it uses),
+# and its Docker policy proxy uses the same policy and HTTP parser the unit tests and fuzzers check.
 INIT_SRCS := $(wildcard supervisor/init/*.c) supervisor/error.c supervisor/seed.c supervisor/fsutil.c \
-             supervisor/btrfs.c
+             supervisor/btrfs.c supervisor/docker_policy.c supervisor/docker_policy_resolve.c \
+             supervisor/http_request.c
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -54,7 +56,7 @@ $(BUILD)/libslipway.a: $(LIB_OBJS)
 $(BUILD)/slipway: $(CLI_OBJS) $(BUILD)/libslipway.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/libslipway.a $(LIBS)
 
-# slipway-init is PID 1 in agents: static, libc only, so it runs in any image. It is never
+# slipway-init is PID 1 in agents: static (libc and libjansson for the proxy), so it runs in any image. It is never
 # built with sanitizers (they need a dynamic runtime and it runs inside the agent image).
 INIT_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) -D_FORTIFY_SOURCE=2 -fstack-protector-strong \
                -O2 -g -Iinclude -DSLIPWAY_INIT
@@ -62,8 +64,9 @@ $(BUILD)/init-objs/%.o: %.c $(wildcard include/slipway/*.h) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(INIT_CFLAGS) -c $< -o $@
 
-# Confining the service (init_confine.c) uses libseccomp and libcap, linked statically.
-INIT_LIBS := -l:libseccomp.a -l:libcap.a
+# Linked statically: libseccomp and libcap confine the service (init_confine.c), jansson
+# decodes request bodies in the Docker policy proxy.
+INIT_LIBS := -l:libseccomp.a -l:libcap.a -l:libjansson.a
 $(BUILD)/slipway-init: $(INIT_OBJS)
 	$(CC) -static -Wl,-z,relro,-z,now -o $@ $^ $(INIT_LIBS)
 
@@ -128,6 +131,7 @@ bench: all
 	scripts/bench-run 10
 	scripts/bench-seed
 	scripts/bench-serve 10
+	scripts/bench-proxy 5
 
 deps:
 	scripts/install-deps

@@ -376,6 +376,7 @@ static int agent_create_container(struct docker_client *docker, struct agent *ag
                 .labels = options->labels,
                 .cap_drop = (const char *const *) cap_drop,
                 .dockerd_args = options->dockerd_args,
+                .docker_trusted = options->docker_trusted,
                 .generation = agent->generation,
                 .node_name = options->node_name,
                 .template_name = options->template_name,

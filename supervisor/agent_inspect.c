@@ -150,10 +150,13 @@ static void container_info(json_t *out, json_t *inspect)
         /* The words given to the agent's dockerd (slipway run --dockerd-arg). */
         json_t *env_item;
         size_t i;
+        json_object_set_new(out, "docker_policy", json_string("standard"));
         json_array_foreach(json_object_get(config, "Env"), i, env_item) {
                 const char *env = json_string_value(env_item);
                 if (env && strncmp(env, "SLIPWAY_DOCKERD_ARGS=", 21) == 0)
                         json_object_set_new(out, "dockerd_args", json_string(env + 21));
+                if (env && strcmp(env, "SLIPWAY_DOCKER_POLICY=trusted") == 0)
+                        json_object_set_new(out, "docker_policy", json_string("trusted"));
         }
 }
 

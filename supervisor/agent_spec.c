@@ -55,6 +55,18 @@ bool agent_spec_label_valid(const char *label, struct sw_error *err)
         return true;
 }
 
+/* Add NAME=value to the container's Env list. */
+static int append_env(json_t *body, const char *entry)
+{
+        json_t *list = json_object_get(body, "Env");
+        if (!list) {
+                list = json_array();
+                if (!list || json_object_set_new(body, "Env", list) < 0)
+                        return -ENOMEM;
+        }
+        return json_array_append_new(list, json_string(entry)) < 0 ? -ENOMEM : 0;
+}
+
 static json_t *string_array(const char *const *items)
 {
         json_t *array = json_array();
@@ -191,11 +203,12 @@ json_t *agent_spec_container_body(const struct agent_spec *spec, struct sw_error
                         strcat(env, i ? " " : "");
                         strcat(env, spec->dockerd_args[i]);
                 }
-                json_t *list = json_array();
-                if (!list || json_array_append_new(list, json_string(env)) < 0 ||
-                    json_object_set_new(body, "Env", list) < 0)
+                if (append_env(body, env) < 0)
                         goto oom;
         }
+        /* Read by slipway-init: no policy proxy in front of the inner dockerd. */
+        if (spec->docker_trusted && append_env(body, "SLIPWAY_DOCKER_POLICY=trusted") < 0)
+                goto oom;
         if (spec->cache_builder) {
                 json_object_del(body, "ExposedPorts");
                 json_object_del(host, "PortBindings");

@@ -67,6 +67,7 @@ enum key_type {
         KEY_IMAGE,
         KEY_CACHE,
         KEY_SEED_STRATEGY,
+        KEY_DOCKER_POLICY,
         KEY_CPUS,
         KEY_MEMORY,
         KEY_TEXT,           /* anything, even empty */
@@ -151,6 +152,7 @@ enum {
         TEMPLATE_MEMORY,
         TEMPLATE_PIDS_LIMIT,
         TEMPLATE_AUTHORIZED_KEYS,
+        TEMPLATE_DOCKER_POLICY,
         TEMPLATE_KEY_COUNT
 };
 
@@ -171,6 +173,7 @@ static const struct key_def template_keys[TEMPLATE_KEY_COUNT] = {
                                   PIDS_LIMIT_MAX },
         [TEMPLATE_AUTHORIZED_KEYS] = { "authorized-keys", KEY_PATH,
                                        TEMPLATE_FIELD(authorized_keys_file), 0, 0 },
+        [TEMPLATE_DOCKER_POLICY] = { "docker-policy", KEY_DOCKER_POLICY, TEMPLATE_FIELD(docker_trusted), 0, 0 },
 };
 
 struct parse_ctx {
@@ -611,6 +614,12 @@ static int key_parse(const struct key_def *def, void *base, const char *value, c
                 break;
         case KEY_SEED_STRATEGY:
                 return parse_seed_strategy(value, field, reason, size);
+        case KEY_DOCKER_POLICY:
+                if (strcmp(value, "standard") == 0 || strcmp(value, "trusted") == 0) {
+                        *(bool *) field = strcmp(value, "trusted") == 0;
+                        return 0;
+                }
+                return reason_set(reason, size, "expected standard or trusted, not \"%s\"", value);
         case KEY_CPUS:
                 return parse_cpus(value, field, reason, size);
         case KEY_MEMORY:

@@ -135,6 +135,7 @@ static void agent_options_for(const struct server *server, const struct served *
                  * agents while running ones keep theirs. */
                 .generation = (!cache || strcmp(cache, "current") == 0) ? NULL : cache,
                 .seed_strategy = t->seed_strategy,
+                .docker_trusted = t->docker_trusted,
                 .ssh_port = s->agent ? s->agent->ssh_port : 0,
                 .node_name = s->node,
                 .template_name = t->name,

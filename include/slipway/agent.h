@@ -44,6 +44,9 @@ struct agent_options {
         const char *generation;
         enum seed_strategy seed_strategy;
         const char *const *dockerd_args; /* extra words for the agent's dockerd, may be NULL */
+        /* Docker policy "trusted": no policy proxy, jenkins uses dockerd directly (root in the
+         * agent). false: "standard", the proxy (SECURITY.md). */
+        bool docker_trusted;
         int ssh_port;                 /* host port to publish SSH on; 0: Docker picks one */
         /* Served agents (slipway serve): their Jenkins node and template, as labels. */
         const char *node_name;

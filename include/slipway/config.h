@@ -97,6 +97,8 @@ struct config_template {
                                  * required without [jenkins] */
         char *authorized_keys;  /* that file's text, then [jenkins] agent-public-key's: what
                                  * its agents authorize */
+        bool docker_trusted;    /* "docker-policy = trusted": jenkins uses the inner dockerd
+                                 * directly (root-equivalent in the agent); default standard */
         int line;               /* where the section starts, for messages */
 };
 

@@ -125,6 +125,7 @@ static void print_human(json_t *agent)
                 row("Limits", line);
         }
         row("dockerd args", str(agent, "dockerd_args"));
+        row("Docker policy", str(agent, "docker_policy"));
         json_t *bind;
         size_t i;
         label = "Mounts";

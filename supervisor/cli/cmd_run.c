@@ -29,6 +29,9 @@ static void run_usage(FILE *out)
                 "      --seed-strategy S    layer-link (default), btrfs-snapshot, reflink or copy\n"
                 "  -d, --dockerd-arg ARG    an extra argument for the agent's dockerd, e.g.\n"
                 "                           --registry-mirror=URL (repeatable, one word each)\n"
+                "      --docker-policy P    standard (default: jenkins reaches the agent's dockerd\n"
+                "                           through the policy proxy) or trusted (directly:\n"
+                "                           root-equivalent in the agent)\n"
                 "      --json               print the agent as JSON\n"
                 "  -h, --help               show this help\n",
                 AGENT_USER, AGENT_DEFAULT_IMAGE, AGENT_DEFAULT_BIND_ADDRESS,
@@ -81,6 +84,7 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
                 { "no-cache", no_argument, NULL, 'N' },
                 { "seed-strategy", required_argument, NULL, 'S' },
                 { "dockerd-arg", required_argument, NULL, 'd' },
+                { "docker-policy", required_argument, NULL, 'P' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
@@ -128,6 +132,11 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
                         break;
                 case 'N':
                         opts.generation = "none";
+                        break;
+                case 'P':
+                        if (strcmp(optarg, "standard") != 0 && strcmp(optarg, "trusted") != 0)
+                                return cli_usage_error("run", "--docker-policy: expected standard or trusted, not \"%s\"", optarg);
+                        opts.docker_trusted = strcmp(optarg, "trusted") == 0;
                         break;
                 case 'S':
                         if (seed_strategy_parse(optarg, &opts.seed_strategy) < 0)

@@ -10,7 +10,13 @@
 #define INIT_RUN_DIR "/run/slipway"
 #define INIT_READY_FILE INIT_RUN_DIR "/ready"
 #define INIT_FAILED_FILE INIT_RUN_DIR "/failed"
+/* What the docker CLI talks to: the policy proxy (or, with docker-policy trusted, dockerd). */
 #define INIT_DOCKER_SOCKET "/run/docker.sock"
+/* dockerd's own socket behind the proxy: root only (a 0700 directory). */
+#define INIT_DOCKERD_DIR INIT_RUN_DIR "/dockerd"
+#define INIT_DOCKERD_SOCKET INIT_DOCKERD_DIR "/docker.sock"
+/* Where bind-mount sources must lie (init_workspace.c remounts them nosuid,nodev). */
+#define INIT_BIND_ROOTS { "/home/jenkins", "/tmp", NULL }
 #define INIT_DATA_ROOT "/var/lib/docker"
 #define INIT_AGENT_USER "jenkins"
 /* The daemons' logs, read by `slipway logs` (supervisor/agent_logs.c has the same names). */
@@ -85,6 +91,18 @@ int init_dockerd_wait(pid_t dockerd, int timeout_s, struct sw_error *err);
  * stop timeout (10 s by default, whatever --shutdown-timeout says), longer than the agent's
  * whole stop budget; an agent being stopped is being destroyed, and its builds with it. */
 void init_dockerd_kill_containers(void);
+/* The Docker policy proxy (init_proxy.c). SLIPWAY_DOCKER_POLICY=trusted in the environment
+ * means none: dockerd listens on INIT_DOCKER_SOCKET for group docker itself. */
+bool init_docker_policy_trusted(void);
+/* Bind INIT_DOCKER_SOCKET (0660 root:docker); returns the listening fd. */
+int init_proxy_listen(struct sw_error *err);
+/* Fork the proxy serving listen_fd; returns its pid. */
+pid_t init_proxy_start(int listen_fd, const sigset_t *blocked, struct sw_error *err);
+/* Bind roots made nosuid,nodev: a nested container's root may write there (init_workspace.c). */
+int init_workspace_harden(struct sw_error *err);
+/* The socket init itself and the proxy talk to dockerd on. */
+const char *init_dockerd_socket(void);
+
 /* Wait until something accepts TCP connections on 127.0.0.1:port. */
 int init_wait_tcp(pid_t service, int port, int timeout_s, struct sw_error *err);
 

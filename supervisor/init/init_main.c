@@ -39,6 +39,8 @@ struct init_state {
         pid_t containerd;
         pid_t dockerd;
         pid_t service;
+        pid_t proxy;      /* the Docker policy proxy, 0 when none (trusted) */
+        int proxy_listen; /* its socket, kept open here so a restart loses no connection */
         double restarts[DOCKERD_RESTARTS_MAX];
         int restart_count;
 };
@@ -71,7 +73,7 @@ static double now(void)
 
 /* Reap every exited child; note when ours end. Returns false once no child is left. */
 static bool reap(struct init_state *s, int *service_status, bool *dockerd_died,
-                 bool *containerd_died)
+                 bool *containerd_died, bool *proxy_died)
 {
         for (;;) {
                 int status;
@@ -88,6 +90,10 @@ static bool reap(struct init_state *s, int *service_status, bool *dockerd_died,
                         s->dockerd = 0;
                         if (dockerd_died)
                                 *dockerd_died = true;
+                } else if (pid == s->proxy) {
+                        s->proxy = 0;
+                        if (proxy_died)
+                                *proxy_died = true;
                 } else if (pid == s->containerd) {
                         s->containerd = 0;
                         if (containerd_died)
@@ -114,13 +120,15 @@ static __attribute__((noreturn)) void shutdown_and_exit(struct init_state *s, in
         double deadline = now() + timeout;
         if (s->service > 0)
                 kill(s->service, SIGTERM);
+        if (s->proxy > 0)
+                kill(s->proxy, SIGTERM);
         if (s->dockerd > 0) {
                 init_dockerd_kill_containers();
                 kill(s->dockerd, SIGTERM); /* unmounts its layers, stops containerd */
         }
         /* sshd's sessions and other orphans: asked politely once ours are gone. */
         bool asked_all = false;
-        while (now() < deadline && reap(s, NULL, NULL, NULL)) {
+        while (now() < deadline && reap(s, NULL, NULL, NULL, NULL)) {
                 if (!asked_all && s->service == 0 && s->dockerd == 0) {
                         kill(-1, SIGTERM);
                         asked_all = true;
@@ -128,7 +136,7 @@ static __attribute__((noreturn)) void shutdown_and_exit(struct init_state *s, in
                 int left_ms = (int) ((deadline - now()) * 1000);
                 wait_signal(s, left_ms > 100 ? 100 : (left_ms > 0 ? left_ms : 0));
         }
-        if (reap(s, NULL, NULL, NULL)) {
+        if (reap(s, NULL, NULL, NULL, NULL)) {
                 init_log("stop timeout (%d s) reached: killing what is left", timeout);
                 kill(-1, SIGKILL);
                 while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
@@ -196,6 +204,31 @@ static void restart_dockerd(struct init_state *s)
         init_log("dockerd exited: restarted (pid %d)", (int) pid);
 }
 
+/* The proxy is restarted like dockerd, with its own budget; its listening socket stays. */
+static void restart_proxy(struct init_state *s)
+{
+        static double restarts[DOCKERD_RESTARTS_MAX];
+        static int count;
+        double t = now();
+        int recent = 0;
+        for (int i = 0; i < count && i < DOCKERD_RESTARTS_MAX; i++)
+                if (t - restarts[i] < DOCKERD_RESTART_WINDOW_S)
+                        recent++;
+        if (recent >= DOCKERD_RESTARTS_MAX) {
+                init_log("docker proxy exited %d times within %d s: giving up", recent, DOCKERD_RESTART_WINDOW_S);
+                shutdown_and_exit(s, 1);
+        }
+        restarts[count++ % DOCKERD_RESTARTS_MAX] = t;
+        struct sw_error err = { 0 };
+        pid_t pid = init_proxy_start(s->proxy_listen, &s->blocked, &err);
+        if (pid < 0) {
+                init_log("restart docker proxy: %s", err.message);
+                shutdown_and_exit(s, 1);
+        }
+        s->proxy = pid;
+        init_log("docker proxy exited: restarted (pid %d)", (int) pid);
+}
+
 static __attribute__((noreturn)) void main_loop(struct init_state *s)
 {
         for (;;) {
@@ -221,8 +254,8 @@ static __attribute__((noreturn)) void main_loop(struct init_state *s)
                         }
                 }
                 int service_status = -1;
-                bool dockerd_died = false, containerd_died = false;
-                reap(s, &service_status, &dockerd_died, &containerd_died);
+                bool dockerd_died = false, containerd_died = false, proxy_died = false;
+                reap(s, &service_status, &dockerd_died, &containerd_died, &proxy_died);
                 if (stop_code >= 0)
                         shutdown_and_exit(s, stop_code);
                 if (service_status >= 0) {
@@ -235,6 +268,8 @@ static __attribute__((noreturn)) void main_loop(struct init_state *s)
                 }
                 if (dockerd_died)
                         restart_dockerd(s);
+                if (proxy_died)
+                        restart_proxy(s);
         }
 }
 
@@ -242,7 +277,7 @@ int main(int argc, char **argv)
 {
         if (argc > 1 && strcmp(argv[1], INIT_CONFINE_FLAG) == 0 && getpid() != 1)
                 return init_confine_exec(argv + 2);
-        struct init_state s = { .signal_fd = -1 };
+        struct init_state s = { .signal_fd = -1, .proxy_listen = -1 };
         struct sw_error err = { 0 };
         /* Orphans of builds are re-parented to us even when we are not PID 1. */
         if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
@@ -264,7 +299,7 @@ int main(int argc, char **argv)
         if (init_service_plan(argv + 1, &service, &err) < 0 || init_cgroups_prepare(&err) < 0 ||
             init_proc_sys_writable(&err) < 0 || init_data_root_check(&err) < 0 ||
             init_ssh_host_key(&s.blocked, &err) < 0 || init_ssh_authorized_keys(&service, &err) < 0 ||
-            init_seed_data_root(&err) < 0)
+            init_seed_data_root(&err) < 0 || init_workspace_harden(&err) < 0)
                 fail(&s, &err);
         int timeout = env_seconds("SLIPWAY_DOCKERD_TIMEOUT", DEFAULT_DOCKERD_TIMEOUT_S);
         s.containerd = init_containerd_start(&s.blocked, timeout, &err);
@@ -281,6 +316,20 @@ int main(int argc, char **argv)
                 fail(&s, &err);
         }
         init_log("dockerd ready after %.2f s", now() - started);
+        /* The proxy is listening before anything jenkins runs can look for the socket. */
+        if (init_docker_policy_trusted()) {
+                init_log("docker policy: trusted (group docker uses dockerd directly)");
+        } else {
+                s.proxy_listen = init_proxy_listen(&err);
+                if (s.proxy_listen < 0)
+                        fail(&s, &err);
+                s.proxy = init_proxy_start(s.proxy_listen, &s.blocked, &err);
+                if (s.proxy < 0) {
+                        s.proxy = 0;
+                        fail(&s, &err);
+                }
+                init_log("docker policy: standard (proxy pid %d on %s)", (int) s.proxy, INIT_DOCKER_SOCKET);
+        }
         if (start_service(&s, &service, &err) < 0)
                 fail(&s, &err);
         if (service.probe_port && init_wait_tcp(s.service, service.probe_port, timeout, &err) < 0)

@@ -194,6 +194,19 @@ static void test_dockerd_args_travel_in_one_variable(void **state)
         assert_non_null(body);
         assert_string_equal(json_string_value(json_array_get(json_object_get(body, "Env"), 0)),
                             "SLIPWAY_DOCKERD_ARGS=--insecure-registry=10.0.0.1:5000 --debug");
+        /* The Docker policy travels next to them; standard (the default) needs no variable. */
+        spec.docker_trusted = true;
+        _cleanup_json_ json_t *trusted = agent_spec_container_body(&spec, &err);
+        assert_non_null(trusted);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(trusted, "Env"), 1)),
+                            "SLIPWAY_DOCKER_POLICY=trusted");
+        spec.dockerd_args = NULL;
+        _cleanup_json_ json_t *trusted_only = agent_spec_container_body(&spec, &err);
+        assert_int_equal(json_array_size(json_object_get(trusted_only, "Env")), 1);
+        spec.docker_trusted = false;
+        _cleanup_json_ json_t *standard = agent_spec_container_body(&spec, &err);
+        assert_null(json_object_get(standard, "Env"));
+        spec.dockerd_args = args;
         static const char *const bad[] = { "--label a b", NULL };
         spec.dockerd_args = bad;
         json_t *refused = agent_spec_container_body(&spec, &err);

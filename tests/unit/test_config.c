@@ -166,6 +166,7 @@ static void test_full_config(void **state)
                 "cpus = 1.5\n"
                 "memory = 4G\n"
                 "pids-limit = 4096\n"
+                "docker-policy = trusted\n"
                 "\n"
                 "[template small]\n"
                 "labels = small\n"
@@ -212,6 +213,7 @@ static void test_full_config(void **state)
         assert_int_equal(t->nano_cpus, 1500000000LL);
         assert_int_equal(t->memory_bytes, 4LL << 30);
         assert_int_equal(t->pids_limit, 4096);
+        assert_true(t->docker_trusted);
         assert_int_equal(t->line, 23);
         t = &config->templates[1];
         assert_string_equal(t->name, "small");
@@ -221,7 +223,7 @@ static void test_full_config(void **state)
         assert_int_equal(t->max_instances, 8); /* host capacity */
         assert_int_equal(t->memory_bytes, 512LL << 20);
         assert_int_equal(t->nano_cpus, 250000000LL);
-        assert_int_equal(t->line, 36);
+        assert_int_equal(t->line, 37);
         config_free(config);
 }
 
@@ -274,6 +276,7 @@ static void test_defaults(void **state)
         assert_int_equal(t->nano_cpus, 0);
         assert_int_equal(t->memory_bytes, 0);
         assert_int_equal(t->pids_limit, 0);
+        assert_false(t->docker_trusted); /* docker-policy = standard */
         assert_int_equal(t->line, 7);
         config_free(config);
 }
@@ -383,6 +386,8 @@ static void test_out_of_range(void **state)
         expect_error(MIN_JENKINS "poll-interval-ms = 99\n" MIN_TEMPLATE,
                      "@CONF@:7: [jenkins] poll-interval-ms: expected 100-60000");
         expect_error(MIN "pids-limit = 4194305\n", "@CONF@:9: [template dind] pids-limit: expected 0-4194304");
+        expect_error(MIN "docker-policy = root\n",
+                     "@CONF@:9: [template dind] docker-policy: expected standard or trusted, not \"root\"");
         struct config *config = expect_ok(MIN "[host]\ncapacity = 1000\ndrain-timeout = 86400\n");
         assert_int_equal(config->host.capacity, 1000);
         assert_int_equal(config->host.drain_timeout_s, 86400);
