@@ -258,6 +258,9 @@ static void tick_standalone(struct server *server)
         }
 }
 
+/* A tick with Jenkins has two halves: this one starts the poll of /computer and /queue, which
+ * runs on while the loop serves everything else (jenkins_poll.c); tick_answered does the rest
+ * once Jenkins has answered. */
 static void tick(struct server *server)
 {
         if (!server->jenkins)
@@ -271,35 +274,61 @@ static void tick(struct server *server)
                         serve_reconcile_periodic(server, NULL);
                 return;
         }
-        struct jenkins_computers computers = { 0 };
-        struct jenkins_queue queue = { 0 };
-        if (fetch_jenkins(server, &computers, &queue) < 0) {
+        if (jenkins_poll_running(server->poll))
+                return; /* the previous poll is still on its way (bounded by the timeout) */
+        struct sw_error err = { 0 };
+        if (jenkins_poll_start(server->poll, &err) < 0) {
+                serve_jenkins_failed(server, &err);
+                if (periodic)
+                        serve_reconcile_periodic(server, NULL);
+        }
+}
+
+static void tick_answered(struct server *server, int result, struct jenkins_computers *computers,
+                          struct jenkins_queue *queue, const struct sw_error *err)
+{
+        double now = serve_now();
+        bool periodic = server->reconciled && now >= server->reconcile_at;
+        if (result < 0) {
+                serve_jenkins_failed(server, err);
                 if (periodic)
                         serve_reconcile_periodic(server, NULL);
                 return;
         }
+        jenkins_succeeded(server);
         if (!server->reconciled) {
                 /* Nothing is launched before everything of an earlier run is known. */
-                if (server->reconcile_at > now || serve_reconcile_start(server, &computers) < 0) {
-                        jenkins_computers_release(&computers);
-                        jenkins_queue_release(&queue);
+                if (server->reconcile_at > now || serve_reconcile_start(server, computers) < 0)
                         return;
-                }
                 server->reconciled = true;
         } else if (periodic) {
-                serve_reconcile_periodic(server, &computers);
+                serve_reconcile_periodic(server, computers);
         }
         for (struct served *s = server->agents, *next; s; s = next) {
                 next = s->next;
-                serve_agent_observe(server, s, &computers);
+                serve_agent_observe(server, s, computers);
         }
         if (!server->draining) {
-                ensure_anchor(server, &computers, &queue);
+                ensure_anchor(server, computers, queue);
                 /* Not while Docker is unreachable or state records cannot be written: every
                  * launch would fail (the reasons are logged where they are found). */
                 if (server->docker_failures == 0 && serve_state_ready(server))
-                        provision(server, &computers, &queue);
+                        provision(server, computers, queue);
         }
+}
+
+/* Drive the poll after a wait; its answer completes the tick. */
+static void poll_progress(struct server *server)
+{
+        if (!server->poll || !jenkins_poll_running(server->poll))
+                return;
+        struct jenkins_computers computers = { 0 };
+        struct jenkins_queue queue = { 0 };
+        struct sw_error err = { 0 };
+        int r = jenkins_poll_step(server->poll, &computers, &queue, &err);
+        if (r == 0)
+                return;
+        tick_answered(server, r, &computers, &queue, &err);
         jenkins_computers_release(&computers);
         jenkins_queue_release(&queue);
 }
@@ -384,8 +413,10 @@ static void reload(struct server *server)
         struct jenkins_client *jenkins = NULL;
         struct template_health *health = calloc(fresh->template_count, sizeof(*health));
         char ***atoms = calloc(fresh->template_count, sizeof(char **));
+        struct jenkins_poll *poll = NULL;
         bool ok = health && atoms &&
-                  (config_standalone(fresh) || jenkins_open(&jenkins, &options, &err) >= 0);
+                  (config_standalone(fresh) || (jenkins_open(&jenkins, &options, &err) >= 0 &&
+                                                jenkins_poll_new(jenkins, &poll, &err) >= 0));
         for (size_t i = 0; ok && i < fresh->template_count; i++)
                 ok = (atoms[i] = split_atoms(fresh->templates[i].labels)) != NULL;
         if (!ok) {
@@ -395,6 +426,7 @@ static void reload(struct server *server)
                         sw_strvfreep(&atoms[i]);
                 free(atoms);
                 free(health);
+                jenkins_poll_free(poll);
                 jenkins_close(jenkins);
                 config_free(fresh);
                 return;
@@ -412,11 +444,13 @@ static void reload(struct server *server)
                 sw_strvfreep(&server->template_atoms[i]);
         free(server->template_atoms);
         free(server->health);
+        jenkins_poll_free(server->poll); /* a poll on its way is dropped: the next tick asks again */
         jenkins_close(server->jenkins);
         config_free(server->reloaded); /* the previous reload's; the first belongs to main */
         server->template_atoms = atoms;
         server->health = health;
         server->jenkins = jenkins;
+        server->poll = poll;
         server->reloaded = fresh;
         server->config = fresh;
         log_info("SIGHUP: %s reloaded: %zu template(s), capacity %d", server->config_path,
@@ -481,6 +515,7 @@ static void release_server(struct server *server)
         free(server->anchor);
         if (server->signal_fd >= 0)
                 close(server->signal_fd);
+        jenkins_poll_free(server->poll);
         jenkins_close(server->jenkins);
         config_free(server->reloaded);
         if (server->docker)
@@ -538,6 +573,8 @@ static int open_server(struct server *server, const struct config *config, struc
                 return r;
         if (!config_standalone(config)) {
                 r = jenkins_open(&server->jenkins, &options, err);
+                if (r >= 0)
+                        r = jenkins_poll_new(server->jenkins, &server->poll, err);
                 if (r < 0)
                         return r;
                 /* Checked once at start, so a wrong URL or token is a clear error, not a retry
@@ -612,9 +649,14 @@ int serve_run(const struct config *config, const char *config_path, struct sw_er
                 int timeout = wait <= 0 ? 0 : (int) (wait * 1000) + 1;
                 if (server.draining && timeout > 200)
                         timeout = 200; /* drain deadlines are checked between ticks too */
-                int n = poll(fds, nfds, timeout);
-                if (n < 0 && errno != EINTR) {
-                        r = sw_error_errno(err, errno, "poll");
+                /* While Jenkins is being polled, its sockets are waited on too. */
+                bool polling = server.poll && jenkins_poll_running(server.poll);
+                int n = polling ? jenkins_poll_wait(server.poll, fds, nfds, timeout, err)
+                                : poll(fds, nfds, timeout);
+                if (n < 0 && (polling || errno != EINTR)) {
+                        if (!polling)
+                                sw_error_errno(err, errno, "poll");
+                        r = -1;
                         break;
                 }
                 if (n > 0 && (fds[0].revents & POLLIN))
@@ -626,6 +668,7 @@ int serve_run(const struct config *config, const char *config_path, struct sw_er
                 for (nfds_t i = first_worker; n > 0 && i < nfds; i++)
                         if (fds[i].revents)
                                 worker_read(&polled[i]->worker);
+                poll_progress(&server);
         }
         if (r >= 0) {
                 remove_anchor(&server);

@@ -83,6 +83,7 @@ struct server {
         const char *config_path;   /* re-read on SIGHUP */
         struct config *reloaded;   /* the configuration SIGHUP installed (owned), or NULL */
         struct jenkins_client *jenkins;
+        struct jenkins_poll *poll;  /* the tick's poll of /computer and /queue (NULL standalone) */
         struct docker_client *docker; /* quick local checks only; blocking work is in workers */
         struct served *agents;
         char ***template_atoms;
