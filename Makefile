@@ -46,7 +46,8 @@ $(BUILD)/man/%: supervisor/man/%.scd
 	@command -v scdoc >/dev/null || { echo "scdoc not found: run 'make deps'" >&2; exit 1; }
 	scdoc <$< >$@.tmp && mv $@.tmp $@
 
-$(BUILD)/%.o: %.c $(wildcard include/slipway/*.h) | $(BUILD)
+# Every header counts, the internal ones in supervisor/ too (struct layouts they define).
+$(BUILD)/%.o: %.c $(wildcard include/slipway/*.h supervisor/*.h) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -60,7 +61,7 @@ $(BUILD)/slipway: $(CLI_OBJS) $(BUILD)/libslipway.a
 # built with sanitizers (they need a dynamic runtime and it runs inside the agent image).
 INIT_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) -D_FORTIFY_SOURCE=2 -fstack-protector-strong \
                -O2 -g -Iinclude -DSLIPWAY_INIT
-$(BUILD)/init-objs/%.o: %.c $(wildcard include/slipway/*.h) | $(BUILD)
+$(BUILD)/init-objs/%.o: %.c $(wildcard include/slipway/*.h supervisor/*.h supervisor/init/*.h) | $(BUILD)
 	@mkdir -p $(dir $@)
 	$(CC) $(INIT_CFLAGS) -c $< -o $@
 
