@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "serve_internal.h"
+#include "slipway/agent_disk.h"
 #include "slipway/cleanup.h"
 #include "slipway/demand.h"
 #include "slipway/docker.h"
@@ -75,6 +76,8 @@ static void agent_options_for(const struct server *server, const struct served *
                 .nano_cpus = t->nano_cpus,
                 .memory_bytes = t->memory_bytes,
                 .pids_limit = t->pids_limit,
+                .disk_limit_bytes = t->disk_limit_bytes,
+                .workspace = t->remote_fs,
         };
 }
 
@@ -505,6 +508,27 @@ static bool node_adopted(const struct server *server, const char *name)
         return false;
 }
 
+/* An orphaned agent's disk (agent_disk.h): unmounted before its directory goes; loop devices
+ * whose image is already gone are swept once per reconciliation. */
+static int serve_agent_release_disk(const char *dir)
+{
+        struct sw_error err = { 0 };
+        int r = agent_disk_release(dir, &err);
+        if (r < 0)
+                log_error("reconcile: %s", err.message);
+        return r;
+}
+
+static void serve_agent_sweep_disks(const char *state_dir)
+{
+        struct sw_error err = { 0 };
+        int released = 0;
+        if (agent_disk_sweep(state_dir, &released, &err) < 0)
+                log_error("reconcile: %s", err.message);
+        else if (released > 0)
+                log_info("reconcile: detached %d loop device(s) of removed agent disks", released);
+}
+
 int serve_reconcile(struct server *server, const struct jenkins_computers *computers)
 {
         const struct config *config = server->config;
@@ -583,12 +607,15 @@ int serve_reconcile(struct server *server, const struct jenkins_computers *compu
                 _cleanup_free_ char *dir = NULL;
                 if (asprintf(&dir, "%s/agents/%s", config->host.state_dir, id) < 0)
                         continue;
-                r = fs_remove_tree(dir);
+                r = serve_agent_release_disk(dir);
+                if (r >= 0)
+                        r = fs_remove_tree(dir);
                 if (r < 0)
                         log_error("reconcile: remove %s: %s", dir, strerror(-r));
                 else
                         log_info("reconcile: removed orphaned data root %s", dir);
         }
+        serve_agent_sweep_disks(config->host.state_dir);
         docker_close(docker);
         /* Retiring agents found above go on from the loop. */
         for (struct served *s = server->agents, *next; s; s = next) {

@@ -26,6 +26,7 @@
 #define AGENT_DEFAULT_READY_TIMEOUT 120 /* seconds */
 #define AGENT_STOP_TIMEOUT 10           /* seconds docker waits before SIGKILL */
 #define AGENT_USER "jenkins"
+#define AGENT_DEFAULT_WORKSPACE "/home/jenkins/agent"
 #define AGENT_ID_BYTES 6 /* 12 hex characters */
 
 struct agent_options {
@@ -49,6 +50,10 @@ struct agent_options {
         long long nano_cpus;          /* limits; 0: none */
         long long memory_bytes;
         long long pids_limit;
+        /* The agent's disk (see agent_disk.h): data root, home, /tmp and workspace in a
+         * file system of this size; 0: none (they share the host's disks). */
+        long long disk_limit_bytes;
+        const char *workspace;        /* remote-fs in the agent; NULL: AGENT_DEFAULT_WORKSPACE */
 };
 
 struct agent {
@@ -62,6 +67,7 @@ struct agent {
         char *client_key;      /* generated private key path, or NULL with --pubkey */
         char *known_hosts;     /* path of a known_hosts file holding the host key */
         char *generation;      /* seeded from this generation, or NULL (cold) */
+        double disk_seconds;   /* making and mounting its disk (with a disk limit) */
         double seed_seconds;   /* seeding the data root */
         double ready_seconds;  /* from request to ready */
         struct tar_writer keys; /* the archive that hands the host key to the container */
@@ -129,10 +135,14 @@ bool agent_stop_requested(void);
 int agent_wait_ready(struct docker_client *docker, const char *what, const char *container_id,
                      int timeout_s, struct sw_error *err);
 
-/* Stop and remove a container (if container_id) and an agent directory (if dir). */
+/* Stop and remove a container (if container_id) and an agent directory (if dir), its disk
+ * unmounted first. */
 int agent_destroy(struct docker_client *docker, const char *container_id, const char *dir,
                   struct sw_error *err);
 
+/* The host path of the agent's data root: <dir>/disk/data-root with a disk limit, else
+ * <dir>/data-root. NULL: out of memory. */
+char *agent_data_root_path(const char *dir);
 /* Remove every agent of state_dir; continues past failures, returns the first. */
 int agent_remove_all(struct docker_client *docker, const char *state_dir, int *removed,
                      struct sw_error *err);

@@ -86,6 +86,9 @@ struct config_template {
         long long memory_bytes; /* "memory = 4G" (K, M, G, T; powers of 1024; at least 6M);
                                  * 0 (default) = unlimited */
         long long pids_limit;   /* 0-4194304; 0 (default) = unlimited */
+        long long disk_limit_bytes; /* "disk-limit = 20G": the agent's own file system for its
+                                 * data root, home, /tmp and workspace (256M-16T); 0 (default)
+                                 * = none. Not with seed-strategy reflink or btrfs-snapshot. */
         int line;               /* where the section starts, for messages */
 };
 

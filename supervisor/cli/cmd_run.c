@@ -7,7 +7,9 @@
 
 #include "cli.h"
 #include "slipway/agent.h"
+#include "slipway/agent_disk.h"
 #include "slipway/cleanup.h"
+#include "slipway/limits.h"
 
 static void run_usage(FILE *out)
 {
@@ -29,6 +31,11 @@ static void run_usage(FILE *out)
                 "      --seed-strategy S    layer-link (default), btrfs-snapshot, reflink or copy\n"
                 "  -d, --dockerd-arg ARG    an extra argument for the agent's dockerd, e.g.\n"
                 "                           --registry-mirror=URL (repeatable, one word each)\n"
+                "      --cpus N             CPU limit, e.g. 1.5 (default: none)\n"
+                "      --memory SIZE        memory limit, e.g. 4G (K, M, G, T; default: none)\n"
+                "      --pids-limit N       most processes and threads at once (default: none)\n"
+                "      --disk-limit SIZE    the agent's own file system of SIZE, e.g. 20G, for its\n"
+                "                           data root, home, workspace and /tmp (default: none)\n"
                 "      --json               print the agent as JSON\n"
                 "  -h, --help               show this help\n",
                 AGENT_USER, AGENT_DEFAULT_IMAGE, AGENT_DEFAULT_BIND_ADDRESS,
@@ -41,14 +48,14 @@ static int print_agent(const struct agent *agent, bool json)
         if (!ssh)
                 return CLI_EXIT_FAILURE;
         if (json) {
-                json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s?, s:s?, s:f, s:f}",
+                json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s?, s:s?, s:f, s:f, s:f}",
                                         "id", agent->id, "name", agent->name, "container",
                                         agent->container_id, "ssh_host", agent->bind_address,
                                         "ssh_port", agent->ssh_port, "ssh_command", ssh,
                                         "host_key", agent->host_public_key, "client_key",
                                         agent->client_key, "generation", agent->generation,
-                                        "seed_seconds", agent->seed_seconds, "ready_seconds",
-                                        agent->ready_seconds);
+                                        "seed_seconds", agent->seed_seconds, "disk_seconds",
+                                        agent->disk_seconds, "ready_seconds", agent->ready_seconds);
                 if (!out)
                         return CLI_EXIT_FAILURE;
                 json_dumpf(out, stdout, JSON_INDENT(2));
@@ -81,6 +88,10 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
                 { "no-cache", no_argument, NULL, 'N' },
                 { "seed-strategy", required_argument, NULL, 'S' },
                 { "dockerd-arg", required_argument, NULL, 'd' },
+                { "cpus", required_argument, NULL, 'C' },
+                { "memory", required_argument, NULL, 'M' },
+                { "pids-limit", required_argument, NULL, 'P' },
+                { "disk-limit", required_argument, NULL, 'D' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
@@ -89,6 +100,7 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
         _cleanup_free_ const char **dockerd_args = calloc((size_t) argc + 1, sizeof(char *));
         size_t n_labels = 0, n_dockerd_args = 0;
         bool json = false;
+        char reason[256];
         int c;
         if (!labels || !dockerd_args)
                 return CLI_EXIT_FAILURE;
@@ -133,6 +145,22 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
                         if (seed_strategy_parse(optarg, &opts.seed_strategy) < 0)
                                 return cli_usage_error("run", "--seed-strategy: expected layer-link, btrfs-snapshot, reflink or copy, not \"%s\"", optarg);
                         break;
+                case 'C':
+                        if (limits_parse_cpus(optarg, &opts.nano_cpus, reason, sizeof(reason)) < 0)
+                                return cli_usage_error("run", "--cpus: %s", reason);
+                        break;
+                case 'M':
+                        if (limits_parse_memory(optarg, &opts.memory_bytes, reason, sizeof(reason)) < 0)
+                                return cli_usage_error("run", "--memory: %s", reason);
+                        break;
+                case 'P':
+                        if (limits_parse_pids(optarg, &opts.pids_limit, reason, sizeof(reason)) < 0)
+                                return cli_usage_error("run", "--pids-limit: %s", reason);
+                        break;
+                case 'D':
+                        if (limits_parse_disk(optarg, &opts.disk_limit_bytes, reason, sizeof(reason)) < 0)
+                                return cli_usage_error("run", "--disk-limit: %s", reason);
+                        break;
                 case 'h':
                         run_usage(stdout);
                         return 0;
@@ -142,6 +170,9 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
         }
         if (optind < argc)
                 return cli_usage_error("run", "unexpected argument \"%s\"", argv[optind]);
+        if (opts.disk_limit_bytes > 0 && agent_disk_strategy_conflict(opts.seed_strategy))
+                return cli_usage_error("run", "--disk-limit: %s",
+                                       agent_disk_strategy_conflict(opts.seed_strategy));
         opts.labels = labels;
         opts.dockerd_args = dockerd_args;
 
