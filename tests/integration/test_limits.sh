@@ -124,6 +124,15 @@ test_limits_pids_memory_cpu() {
     inspect=$("$SLIPWAY" --state-dir "$state" inspect --json "$id")
     assert_eq "$(jq -c .limits <<<"$inspect")" '{"cpus":0.5,"memory_bytes":536870912,"pids_limit":300}' "inspect limits"
 
+    # jenkins cannot raise its own limits through the cgroup files the init mounted.
+    rc=0
+    out=$($ssh 'for f in /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max; do
+                    [ ! -e "$f" ] || echo max > "$f" || exit 1; done' 2>&1) || rc=$?
+    [ "$rc" -ne 0 ] || fail "jenkins wrote its pids.max"
+    assert_contains "$out" "Permission denied"
+    assert_eq "$(cgroup_file "$cid" pids pids.max)" 300 "pids.max after jenkins tried to raise it"
+    limits_row "jenkins raises its own pids.max" "refused: Permission denied"
+
     # Memory: a build that allocates 1G (no swap here, and Docker caps swap too) is killed
     # alone; the agent goes on.
     rc=0
