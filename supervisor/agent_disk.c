@@ -227,6 +227,33 @@ static int disk_populate(const char *root, struct sw_error *err)
         return 0;
 }
 
+/* Whether mount_point is mounted in PID 1's mount namespace, the host's, where dockerd runs
+ * (true when that cannot be read: nothing to check against). A supervisor in a private mount
+ * namespace (systemd's ProtectSystem=, PrivateTmp=, ...) mounts where dockerd cannot see:
+ * Docker would bind the empty directory under it and the agent would run without a limit. */
+static bool disk_visible_to_host(const char *mount_point)
+{
+        _cleanup_fclose_ FILE *f = fopen("/proc/1/mountinfo", "re");
+        if (!f)
+                return true;
+        char *line = NULL;
+        size_t size = 0;
+        bool found = false;
+        while (!found && getline(&line, &size, f) > 0) {
+                /* "id parent major:minor root mount-point ...": the fifth field. */
+                char *field = line;
+                for (int i = 0; i < 4 && field; i++) {
+                        field = strchr(field, ' ');
+                        if (field)
+                                field++;
+                }
+                size_t len = strlen(mount_point);
+                found = field && strncmp(field, mount_point, len) == 0 && field[len] == ' ';
+        }
+        free(line);
+        return found;
+}
+
 int agent_disk_create(const char *agent_dir, long long bytes, struct sw_error *err)
 {
         _cleanup_free_ char *image = path_join(agent_dir, AGENT_DISK_IMAGE);
@@ -247,6 +274,15 @@ int agent_disk_create(const char *agent_dir, long long bytes, struct sw_error *e
         if (mount(device, mount_point, "ext4", MS_NOATIME, "noinit_itable") < 0)
                 return sw_error_errno(err, errno, "mount %s (%s) on %s", device, image, mount_point);
         /* Mounted: closing loop_fd now leaves the mount as the device's only user. */
+        if (!disk_visible_to_host(mount_point)) {
+                (void) umount2(mount_point, MNT_DETACH | UMOUNT_NOFOLLOW);
+                return sw_error_set(err, EPERM,
+                                    "the agent disk mounted on %s is not visible to the host "
+                                    "(PID 1's mount namespace), where dockerd runs: slipway runs in "
+                                    "a private mount namespace (systemd's ProtectSystem=, "
+                                    "PrivateTmp=, ...?); see scripts/systemd/slipway.service for "
+                                    "disk-limit", mount_point);
+        }
         r = disk_populate(mount_point, err);
         if (r < 0) {
                 (void) umount2(mount_point, MNT_DETACH | UMOUNT_NOFOLLOW);
