@@ -23,6 +23,7 @@
 #include "slipway/cache.h"
 #include "slipway/caps.h"
 #include "slipway/cleanup.h"
+#include "slipway/egress.h"
 #include "slipway/fsutil.h"
 #include "slipway/sshkey.h"
 #include "slipway/tar.h"
@@ -309,6 +310,20 @@ static int agent_read_port(struct docker_client *docker, struct agent *agent, st
         return 0;
 }
 
+/* Right after the start, before the agent is ready: no build can connect before the rules. */
+static int agent_apply_egress(struct docker_client *docker, struct agent *agent,
+                              const char *allow, struct sw_error *err)
+{
+        _cleanup_json_ json_t *info = NULL;
+        int r = docker_container_inspect(docker, agent->container_id, &info, err);
+        if (r < 0)
+                return r;
+        json_int_t pid = json_integer_value(json_object_get(json_object_get(info, "State"), "Pid"));
+        if (pid <= 0)
+                return sw_error_set(err, EIO, "agent %s: not running, no egress rules set", agent->id);
+        return egress_apply((pid_t) pid, allow, err);
+}
+
 static void agent_last_log_line(struct docker_client *docker, const char *container_id, char *out,
                                 size_t size)
 {
@@ -540,6 +555,8 @@ int agent_launch(struct docker_client *docker, struct agent *agent,
         tar_writer_release(&agent->keys); /* the private host key is in the container now */
         if (r >= 0)
                 r = docker_container_start(docker, agent->container_id, err);
+        if (r >= 0 && options->egress_allow)
+                r = agent_apply_egress(docker, agent, options->egress_allow, err);
         if (r >= 0)
                 r = agent_read_port(docker, agent, err);
         if (r >= 0)

@@ -25,6 +25,7 @@
 #include "slipway/cache.h"
 #include "slipway/cleanup.h"
 #include "slipway/config.h"
+#include "slipway/egress.h"
 #include "slipway/fsutil.h"
 #include "slipway/limits.h"
 #include "slipway/seed.h"
@@ -65,6 +66,7 @@ enum key_type {
         KEY_CPUS,
         KEY_MEMORY,
         KEY_DISK,
+        KEY_EGRESS,
         KEY_TEXT,           /* anything, even empty */
 };
 
@@ -141,6 +143,7 @@ enum {
         TEMPLATE_MEMORY,
         TEMPLATE_PIDS_LIMIT,
         TEMPLATE_DISK_LIMIT,
+        TEMPLATE_EGRESS_ALLOW,
         TEMPLATE_KEY_COUNT
 };
 
@@ -160,6 +163,7 @@ static const struct key_def template_keys[TEMPLATE_KEY_COUNT] = {
         [TEMPLATE_PIDS_LIMIT] = { "pids-limit", KEY_LONG_LONG, TEMPLATE_FIELD(pids_limit), 0,
                                   LIMITS_PIDS_MAX },
         [TEMPLATE_DISK_LIMIT] = { "disk-limit", KEY_DISK, TEMPLATE_FIELD(disk_limit_bytes), 0, 0 },
+        [TEMPLATE_EGRESS_ALLOW] = { "egress-allow", KEY_EGRESS, TEMPLATE_FIELD(egress_allow), 0, 0 },
 };
 
 struct parse_ctx {
@@ -510,6 +514,8 @@ static int key_parse(const struct key_def *def, void *base, const char *value, c
                 return limits_parse_memory(value, field, reason, size);
         case KEY_DISK:
                 return limits_parse_disk(value, field, reason, size);
+        case KEY_EGRESS:
+                return egress_parse(value, string, reason, size);
         case KEY_TEXT:
                 break;
         }
@@ -1063,6 +1069,7 @@ void config_free(struct config *config)
                 free(template->remote_fs);
                 free(template->java_path);
                 free(template->jvm_options);
+                free(template->egress_allow);
         }
         free(config->templates);
         free(config->path);

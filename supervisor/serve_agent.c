@@ -78,6 +78,7 @@ static void agent_options_for(const struct server *server, const struct served *
                 .pids_limit = t->pids_limit,
                 .disk_limit_bytes = t->disk_limit_bytes,
                 .workspace = t->remote_fs,
+                .egress_allow = t->egress_allow,
         };
 }
 

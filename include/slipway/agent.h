@@ -54,6 +54,7 @@ struct agent_options {
          * file system of this size; 0: none (they share the host's disks). */
         long long disk_limit_bytes;
         const char *workspace;        /* remote-fs in the agent; NULL: AGENT_DEFAULT_WORKSPACE */
+        const char *egress_allow;     /* normalized allowlist (egress.h); NULL: unrestricted */
 };
 
 struct agent {

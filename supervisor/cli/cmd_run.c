@@ -9,6 +9,7 @@
 #include "slipway/agent.h"
 #include "slipway/agent_disk.h"
 #include "slipway/cleanup.h"
+#include "slipway/egress.h"
 #include "slipway/limits.h"
 
 static void run_usage(FILE *out)
@@ -36,6 +37,8 @@ static void run_usage(FILE *out)
                 "      --pids-limit N       most processes and threads at once (default: none)\n"
                 "      --disk-limit SIZE    the agent's own file system of SIZE, e.g. 20G, for its\n"
                 "                           data root, home, workspace and /tmp (default: none)\n"
+                "      --egress-allow LIST  only these destinations are reachable from the agent\n"
+                "                           and its containers: ADDRESS[/BITS]:PORT,... (IPv4)\n"
                 "      --json               print the agent as JSON\n"
                 "  -h, --help               show this help\n",
                 AGENT_USER, AGENT_DEFAULT_IMAGE, AGENT_DEFAULT_BIND_ADDRESS,
@@ -92,6 +95,7 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
                 { "memory", required_argument, NULL, 'M' },
                 { "pids-limit", required_argument, NULL, 'P' },
                 { "disk-limit", required_argument, NULL, 'D' },
+                { "egress-allow", required_argument, NULL, 'E' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
@@ -101,6 +105,7 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
         size_t n_labels = 0, n_dockerd_args = 0;
         bool json = false;
         char reason[256];
+        _cleanup_free_ char *egress = NULL;
         int c;
         if (!labels || !dockerd_args)
                 return CLI_EXIT_FAILURE;
@@ -160,6 +165,13 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
                 case 'D':
                         if (limits_parse_disk(optarg, &opts.disk_limit_bytes, reason, sizeof(reason)) < 0)
                                 return cli_usage_error("run", "--disk-limit: %s", reason);
+                        break;
+                case 'E':
+                        free(egress);
+                        egress = NULL;
+                        if (egress_parse(optarg, &egress, reason, sizeof(reason)) < 0)
+                                return cli_usage_error("run", "--egress-allow: %s", reason);
+                        opts.egress_allow = egress;
                         break;
                 case 'h':
                         run_usage(stdout);

@@ -249,11 +249,62 @@ EOF
     limits_row "disk-limit 2X / with btrfs-snapshot in slipway.conf" "refused: file:line and why"
 }
 
+# Egress allowlist: two HTTP servers on the host's end of the test bridge (what an agent
+# reaches first), one of them allowed. Refused connections get a TCP reset at once.
+test_limits_egress() {
+    local state=$IT_DIR/state-limits-egress gw=${SLIPWAY_TEST_BIP%/*} out ssh id allowed=18081 denied=18082 pids=() rc
+    rm -rf "$state"
+    for port in $allowed $denied; do
+        mkdir -p "$IT_DIR/www-$port" && echo "port $port" >"$IT_DIR/www-$port/index.html"
+        /usr/bin/python3 -m http.server --bind "$gw" --directory "$IT_DIR/www-$port" "$port" >/dev/null 2>&1 &
+        pids+=($!)
+    done
+    trap 'kill ${pids[*]} 2>/dev/null || true' EXIT
+    for port in $allowed $denied; do
+        local tries=0
+        until curl -fsS "http://$gw:$port/" >/dev/null 2>&1 || [ "$tries" -ge 50 ]; do sleep 0.1; tries=$((tries + 1)); done
+        assert_eq "$(curl -fsS "http://$gw:$port/")" "port $port" "our server on $gw:$port"
+    done
+    # Without an allowlist both are reachable: the refusals below are the rules' doing.
+    out=$("$SLIPWAY" --state-dir "$state" run --json --no-cache 2>/dev/null)
+    ssh=$(jq -r .ssh_command <<<"$out")
+    $ssh "exec 3<>/dev/tcp/$gw/$denied" || fail "$gw:$denied unreachable even without an allowlist"
+    "$SLIPWAY" --state-dir "$state" rm "$(jq -r .id <<<"$out")" >/dev/null 2>&1
+
+    out=$("$SLIPWAY" --state-dir "$state" run --json --no-cache --egress-allow "$gw:$allowed" 2>/dev/null)
+    ssh=$(jq -r .ssh_command <<<"$out")
+    id=$(jq -r .id <<<"$out")
+    $ssh "exec 3<>/dev/tcp/$gw/$allowed" || fail "the allowed destination is unreachable"
+    rc=0
+    out=$($ssh "timeout 10 bash -c 'exec 3<>/dev/tcp/$gw/$denied'" 2>&1) || rc=$?
+    [ "$rc" -ne 0 ] || fail "jenkins reached $gw:$denied, which is not allowed"
+    limits_row "agent connects to a destination not in egress-allow" "refused: $(tail -1 <<<"$out" | sed 's/.*: //')"
+    # The agent's nested containers, forwarded by its dockerd.
+    it_tiny_image_tar | $ssh docker import - tiny:1 >/dev/null
+    assert_eq "$($ssh docker run --rm tiny:1 /bin/busybox wget -q -O - "http://$gw:$allowed/")" "port $allowed" \
+        "a nested container reaches the allowed destination"
+    rc=0
+    out=$($ssh docker run --rm tiny:1 /bin/busybox wget -q -O - "http://$gw:$denied/" 2>&1) || rc=$?
+    [ "$rc" -ne 0 ] || fail "a nested container reached $gw:$denied, which is not allowed"
+    limits_row "nested container connects outside egress-allow" "refused: $(tail -1 <<<"$out")"
+    # jenkins cannot remove the rules.
+    rc=0
+    out=$($ssh /usr/sbin/iptables -F SLIPWAY-EGRESS 2>&1) || rc=$?
+    [ "$rc" -ne 0 ] || fail "jenkins flushed the egress rules"
+    assert_contains "$out" "Permission denied"
+    limits_row "jenkins flushes the egress rules" "refused: $(grep -o 'Permission denied.*' <<<"$out" | head -1)"
+    "$SLIPWAY" --state-dir "$state" rm "$id" >/dev/null 2>&1
+    assert_no_disk_leaks "$state"
+    expect_error "$state" "--egress-allow: \"example.com\" is not an IPv4 address" \
+        "$SLIPWAY" --state-dir "$state" run --egress-allow example.com:443
+}
+
 rm -f "$LIMITS_ROWS"
 it_case "limits: disk-limit; filling it fails alone, host and neighbour untouched" test_limits_disk
 it_case "limits: pids (fork bomb), memory, cpu in a live agent" test_limits_pids_memory_cpu
 it_case "limits: no disk leaks on failed launch, Ctrl-C, lost container" test_limits_disk_leaks
 it_case "limits: bad limit values are clear errors" test_limits_errors
+it_case "limits: egress allowlist for the agent and its containers" test_limits_egress
 if [ -s "$LIMITS_ROWS" ]; then
     printf '\nlimits attack table:\n' >&2
     printf '  %-56s | %s\n' "attempt" "outcome" >&2

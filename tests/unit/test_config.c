@@ -457,6 +457,20 @@ static void test_disk_limit(void **state)
         }
 }
 
+static void test_egress_allow(void **state)
+{
+        (void) state;
+        expect_error(MIN "egress-allow = example.com:443\n",
+                     "@CONF@:9: [template dind] egress-allow: \"example.com\" is not an IPv4 address");
+        expect_error(MIN "egress-allow = 10.0.0.1\n", "@CONF@:9: [template dind] egress-allow: \"10.0.0.1\": no port");
+        struct config *config = expect_ok(MIN "egress-allow = 10.0.0.1:443, 10.2.3.4/16:80\n");
+        assert_string_equal(config->templates[0].egress_allow, "10.0.0.1/32:443,10.2.0.0/16:80");
+        config_free(config);
+        config = expect_ok(MIN);
+        assert_null(config->templates[0].egress_allow);
+        config_free(config);
+}
+
 static void test_cpus(void **state)
 {
         (void) state;
@@ -942,6 +956,7 @@ int main(void)
                 cmocka_unit_test(test_out_of_range),
                 cmocka_unit_test(test_memory),
                 cmocka_unit_test(test_disk_limit),
+                cmocka_unit_test(test_egress_allow),
                 cmocka_unit_test(test_cpus),
                 cmocka_unit_test(test_missing_required),
                 cmocka_unit_test(test_token_and_password),
