@@ -247,6 +247,12 @@ EOF
     expect_error "$state" "$conf:10: [template dind] disk-limit: seed-strategy btrfs-snapshot cannot seed" \
         "$SLIPWAY" serve --check --config "$conf"
     limits_row "disk-limit 2X / with btrfs-snapshot in slipway.conf" "refused: file:line and why"
+    # doctor checks what disk-limit needs on this host (Jenkins is unreachable: ignore that).
+    sed -i 's/^seed-strategy = .*/seed-strategy = layer-link/' "$conf"
+    printf '[host]\nstate-dir = %s\ncapacity = 2\n' "$state" >>"$conf"
+    out=$("$SLIPWAY" doctor --config "$conf" --json 2>/dev/null || true)
+    assert_eq "$(jq -r '.[] | select(.check == "disk-limit") | .status' <<<"$out")" PASS \
+        "doctor disk-limit ($(jq -c '.[] | select(.check == "disk-limit")' <<<"$out"))"
 }
 
 # Egress allowlist: two HTTP servers on the host's end of the test bridge (what an agent
