@@ -177,6 +177,10 @@ static int agent_seed(struct agent *agent, const char *generation_root,
         struct seed_stats stats;
         int r = seed_data_root(generation_root, data_root, SEED_MOUNT, strategy, &stats, err);
         agent->seed_seconds = now_seconds() - started;
+        if (r == -ENOSPC && agent_disk_exists(agent->dir))
+                return sw_error_prefix(err, "the cache generation does not fit in the agent's disk "
+                                       "limit (raise disk-limit, or seed with layer-link, which "
+                                       "copies only metadata)");
         return r;
 }
 

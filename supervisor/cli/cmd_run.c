@@ -66,6 +66,9 @@ static int print_agent(const struct agent *agent, bool json)
                 json_decref(out);
         } else {
                 printf("%s\n%s\n", agent->id, ssh);
+                if (agent->disk_seconds > 0)
+                        fprintf(stderr, "slipway: agent %s has its own disk (made in %.1f ms)\n",
+                                agent->id, agent->disk_seconds * 1000);
                 if (agent->generation)
                         fprintf(stderr, "slipway: agent %s (%s) ready in %.2f s, seeded from cache %s in %.1f ms\n",
                                 agent->id, agent->name, agent->ready_seconds, agent->generation,

@@ -179,6 +179,24 @@ ENTRYPOINT [\"/bin/sh\", \"-c\", \"echo slipway-init: simulated failure >&2; exi
     assert_no_disk_leaks "$state"
     limits_row "launch fails after the disk is mounted" "rolled back: no mount, loop, image or directory"
 
+    # Seeding that does not fit: copy puts the cache's 300M of bytes into a 256M disk (and fails
+    # with a clear error, leaving nothing); layer-link copies only metadata and fits.
+    it_cache_images
+    printf 'FROM tiny:1\nRUN ["/bin/busybox","dd","if=/dev/zero","of=/big","bs=1M","count=300"]\n' |
+        DOCKER_BUILDKIT=0 docker build -q -t big:1 - >/dev/null
+    "$SLIPWAY" --state-dir "$state" cache build --image big:1 >/dev/null 2>&1
+    expect_error "$state" "the cache generation does not fit in the agent's disk limit" \
+        "$SLIPWAY" --state-dir "$state" run --seed-strategy copy --disk-limit 256M
+    assert_no_disk_leaks "$state"
+    limits_row "copy-seed a 300M cache into disk-limit 256M" "refused: does not fit; nothing left"
+    out=$("$SLIPWAY" --state-dir "$state" run --json --seed-strategy layer-link --disk-limit 256M 2>/dev/null)
+    assert_eq "$($(jq -r .ssh_command <<<"$out") docker run --rm big:1 /bin/busybox wc -c /big)" "314572800 /big" \
+        "a 300M image runs from a layer-linked 256M disk"
+    "$SLIPWAY" --state-dir "$state" rm "$(jq -r .id <<<"$out")" >/dev/null 2>&1
+    assert_no_disk_leaks "$state"
+    "$SLIPWAY" --state-dir "$state" cache gc >/dev/null 2>&1 || true
+    docker rmi big:1 >/dev/null
+
     # Ctrl-C once the disk is mounted.
     "$SLIPWAY" --state-dir "$state" run --disk-limit 1G >/dev/null 2>"$IT_DIR/limits-int.log" &
     pid=$!
