@@ -113,6 +113,7 @@ int agent_find(struct docker_client *docker, const char *state_dir, const char *
  * pid, image_id, hostname, labels (all, io.slipway.* too), node and template (served agents),
  * limits {cpus, memory_bytes, pids_limit} (null: unlimited), binds and dockerd_args; and from
  * its directory: directory, data_root {path, bytes (disk usage, symlinks not followed)},
+ * disk {path, mounted, limit_bytes, used_bytes} (null without a disk limit),
  * host_key, host_key_fingerprint, known_hosts, client_key and ssh_command. */
 int agent_inspect(struct docker_client *docker, const char *state_dir, const char *ref,
                   json_t **out, struct sw_error *err);
