@@ -18,10 +18,12 @@
 #include <sys/socket.h>
 
 #include "slipway/agent.h"
+#include "slipway/agent_disk.h"
 #include "slipway/agent_spec.h"
 #include "slipway/cache.h"
 #include "slipway/caps.h"
 #include "slipway/cleanup.h"
+#include "slipway/egress.h"
 #include "slipway/fsutil.h"
 #include "slipway/sshkey.h"
 #include "slipway/tar.h"
@@ -76,14 +78,24 @@ int agent_destroy(struct docker_client *docker, const char *container_id, const 
                         return r;
         }
         if (dir) {
-                int r = fs_remove_tree(dir);
+                /* The disk first: the tree's removal never descends into a mount. */
+                int r = agent_disk_release(dir, err);
+                if (r < 0)
+                        return r;
+                r = fs_remove_tree(dir);
                 if (r < 0)
                         return sw_error_errno(err, -r, "remove agent directory %s", dir);
         }
         return 0;
 }
 
-static int agent_prepare_dir(struct agent *agent, const char *state_dir, struct sw_error *err)
+char *agent_data_root_path(const char *dir)
+{
+        return path_join(dir, agent_disk_exists(dir) ? AGENT_DISK_MOUNT "/data-root" : "data-root");
+}
+
+static int agent_prepare_dir(struct agent *agent, const char *state_dir, long long disk_limit_bytes,
+                             struct sw_error *err)
 {
         _cleanup_free_ char *agents = path_join(state_dir, "agents");
         _cleanup_free_ char *dir = NULL;
@@ -96,14 +108,26 @@ static int agent_prepare_dir(struct agent *agent, const char *state_dir, struct 
                 return sw_error_errno(err, errno, "create agent directory %s", dir);
         /* Recorded only once created: a rollback must never remove what it did not make. */
         agent->dir = TAKE_PTR(dir);
-        _cleanup_free_ char *data_root = path_join(agent->dir, "data-root");
         _cleanup_free_ char *ssh = path_join(agent->dir, "ssh");
-        if (!data_root || !ssh)
+        if (!ssh)
+                return sw_error_set(err, ENOMEM, "agent directory");
+        if (mkdir(ssh, 0700) < 0)
+                return sw_error_errno(err, errno, "create %s", ssh);
+        if (disk_limit_bytes > 0) {
+                /* The disk's mount point; the disk itself is made by agent_launch. Its own ext4
+                 * holds the data root, so the state directory's file system does not matter. */
+                _cleanup_free_ char *disk = path_join(agent->dir, AGENT_DISK_MOUNT);
+                if (!disk)
+                        return sw_error_set(err, ENOMEM, "agent directory");
+                if (mkdir(disk, 0700) < 0)
+                        return sw_error_errno(err, errno, "create %s", disk);
+                return 0;
+        }
+        _cleanup_free_ char *data_root = path_join(agent->dir, "data-root");
+        if (!data_root)
                 return sw_error_set(err, ENOMEM, "agent directory");
         if (mkdir(data_root, 0710) < 0)
                 return sw_error_errno(err, errno, "create data root %s", data_root);
-        if (mkdir(ssh, 0700) < 0)
-                return sw_error_errno(err, errno, "create %s", ssh);
         bool overlay;
         r = fs_is_overlay(data_root, &overlay);
         if (r < 0)
@@ -146,13 +170,25 @@ static int agent_resolve_generation(const struct agent_options *options, const c
 static int agent_seed(struct agent *agent, const char *generation_root,
                       enum seed_strategy strategy, struct sw_error *err)
 {
-        _cleanup_free_ char *data_root = path_join(agent->dir, "data-root");
+        _cleanup_free_ char *data_root = agent_data_root_path(agent->dir);
         if (!data_root)
                 return sw_error_set(err, ENOMEM, "seed");
         double started = now_seconds();
         struct seed_stats stats;
         int r = seed_data_root(generation_root, data_root, SEED_MOUNT, strategy, &stats, err);
         agent->seed_seconds = now_seconds() - started;
+        if (r == -ENOSPC && agent_disk_exists(agent->dir))
+                return sw_error_prefix(err, "the cache generation does not fit in the agent's disk "
+                                       "limit (raise disk-limit, or seed with layer-link, which "
+                                       "copies only metadata)");
+        return r;
+}
+
+static int agent_prepare_disk(struct agent *agent, long long bytes, struct sw_error *err)
+{
+        double started = now_seconds();
+        int r = agent_disk_create(agent->dir, bytes, err);
+        agent->disk_seconds = now_seconds() - started;
         return r;
 }
 
@@ -278,6 +314,20 @@ static int agent_read_port(struct docker_client *docker, struct agent *agent, st
         return 0;
 }
 
+/* Right after the start, before the agent is ready: no build can connect before the rules. */
+static int agent_apply_egress(struct docker_client *docker, struct agent *agent,
+                              const char *allow, struct sw_error *err)
+{
+        _cleanup_json_ json_t *info = NULL;
+        int r = docker_container_inspect(docker, agent->container_id, &info, err);
+        if (r < 0)
+                return r;
+        json_int_t pid = json_integer_value(json_object_get(json_object_get(info, "State"), "Pid"));
+        if (pid <= 0)
+                return sw_error_set(err, EIO, "agent %s: not running, no egress rules set", agent->id);
+        return egress_apply((pid_t) pid, allow, err);
+}
+
 static void agent_last_log_line(struct docker_client *docker, const char *container_id, char *out,
                                 size_t size)
 {
@@ -364,8 +414,10 @@ static int agent_create_container(struct docker_client *docker, struct agent *ag
         r = docker_network_ensure_isolated(docker, AGENT_NETWORK, err);
         if (r < 0)
                 return r;
-        _cleanup_free_ char *data_root = path_join(agent->dir, "data-root");
-        if (!data_root)
+        _cleanup_free_ char *data_root = agent_data_root_path(agent->dir);
+        _cleanup_free_ char *disk_root = options->disk_limit_bytes > 0
+                                                 ? path_join(agent->dir, AGENT_DISK_MOUNT) : NULL;
+        if (!data_root || (options->disk_limit_bytes > 0 && !disk_root))
                 return sw_error_set(err, ENOMEM, "data root");
         struct agent_spec spec = {
                 .id = agent->id,
@@ -385,6 +437,8 @@ static int agent_create_container(struct docker_client *docker, struct agent *ag
                 .nano_cpus = options->nano_cpus,
                 .memory_bytes = options->memory_bytes,
                 .pids_limit = options->pids_limit,
+                .disk_root = disk_root,
+                .workspace = options->workspace,
                 /* Only layer-link reads the generation at run time: the others copied it. */
                 .generation_root = options->seed_strategy == SEED_LAYER_LINK ? generation_root : NULL,
         };
@@ -405,6 +459,17 @@ static int agent_check_options(struct docker_client *docker, const struct agent_
         for (size_t i = 0; options->dockerd_args && options->dockerd_args[i]; i++)
                 if (!agent_spec_dockerd_arg_valid(options->dockerd_args[i], err))
                         return -1;
+        if (options->disk_limit_bytes > 0) {
+                const char *conflict = agent_disk_strategy_conflict(options->seed_strategy);
+                if (conflict)
+                        return sw_error_set(err, EINVAL, "%s", conflict);
+                const char *workspace = options->workspace ? options->workspace : AGENT_DEFAULT_WORKSPACE;
+                if (workspace[0] != '/' || strcmp(workspace, "/") == 0 || strpbrk(workspace, ":,") ||
+                    strstr(workspace, "/.."))
+                        return sw_error_set(err, EINVAL, "workspace \"%s\" cannot be bound from "
+                                            "the agent's disk: give an absolute path below /",
+                                            workspace);
+        }
         if (options->pubkey_file) {
                 _cleanup_free_ char *text = NULL;
                 int r = sshkey_read_public(options->pubkey_file, &text, err);
@@ -468,7 +533,7 @@ int agent_prepare(const struct agent_options *options, struct agent **out, struc
         if (!agent->name || !agent->bind_address)
                 return sw_error_set(err, ENOMEM, "agent");
         agent->ssh_port = options->ssh_port;
-        r = agent_prepare_dir(agent, state_dir, err);
+        r = agent_prepare_dir(agent, state_dir, options->disk_limit_bytes, err);
         if (r >= 0)
                 r = agent_prepare_keys(agent, options, &agent->keys, err);
         if (r < 0) {
@@ -498,6 +563,8 @@ int agent_launch(struct docker_client *docker, struct agent *agent,
         if (r >= 0)
                 r = agent_resolve_generation(options, state_dir, &cache_lock_fd, &agent->generation,
                                              &generation_root, err);
+        if (r >= 0 && options->disk_limit_bytes > 0)
+                r = agent_prepare_disk(agent, options->disk_limit_bytes, err);
         if (r >= 0 && agent->generation && (r = agent_before_step(options, "seed", err)) >= 0)
                 r = agent_seed(agent, generation_root, options->seed_strategy, err);
         if (r >= 0 && (r = agent_before_step(options, "create", err)) >= 0)
@@ -509,6 +576,8 @@ int agent_launch(struct docker_client *docker, struct agent *agent,
         tar_writer_release(&agent->keys); /* the private host key is in the container now */
         if (r >= 0 && (r = agent_before_step(options, "start", err)) >= 0)
                 r = docker_container_start(docker, agent->container_id, err);
+        if (r >= 0 && options->egress_allow)
+                r = agent_apply_egress(docker, agent, options->egress_allow, err);
         if (r >= 0)
                 r = agent_read_port(docker, agent, err);
         if (r >= 0 && (r = agent_before_step(options, "ready", err)) >= 0)

@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "slipway/agent.h"
+#include "slipway/agent_disk.h"
 #include "slipway/cleanup.h"
 #include "slipway/fsutil.h"
 #include "slipway/sshkey.h"
@@ -51,7 +53,7 @@ static int tree_usage(int dir_fd, int depth, unsigned long long *bytes)
 static json_t *data_root_info(const char *agent_dir)
 {
         _cleanup_free_ char *path = NULL;
-        if (asprintf(&path, "%s/data-root", agent_dir) < 0)
+        if (!(path = agent_data_root_path(agent_dir)))
                 return NULL;
         json_t *info = json_pack("{s:s}", "path", path);
         int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -61,6 +63,28 @@ static json_t *data_root_info(const char *agent_dir)
                 json_object_set_new(info, "error", json_string(strerror(-r)));
         /* Even with an unreadable corner, what was counted is a lower bound worth showing. */
         json_object_set_new(info, "bytes", fd >= 0 ? json_integer((json_int_t) bytes) : json_null());
+        return info;
+}
+
+/* The agent's disk limit (agent_disk.h), from the mounted file system itself: its size is
+ * the limit a build sees. */
+static json_t *disk_info(const char *agent_dir)
+{
+        if (!agent_disk_exists(agent_dir))
+                return json_null();
+        _cleanup_free_ char *path = NULL;
+        if (asprintf(&path, "%s/%s", agent_dir, AGENT_DISK_MOUNT) < 0)
+                return NULL;
+        json_t *info = json_pack("{s:s}", "path", path);
+        struct statvfs fs;
+        struct stat st, parent;
+        bool mounted = stat(path, &st) == 0 && stat(agent_dir, &parent) == 0 && st.st_dev != parent.st_dev;
+        json_object_set_new(info, "mounted", json_boolean(mounted));
+        if (mounted && statvfs(path, &fs) == 0) {
+                json_object_set_new(info, "limit_bytes", json_integer((json_int_t) (fs.f_blocks * fs.f_frsize)));
+                json_object_set_new(info, "used_bytes",
+                                    json_integer((json_int_t) ((fs.f_blocks - fs.f_bfree) * fs.f_frsize)));
+        }
         return info;
 }
 
@@ -195,6 +219,7 @@ int agent_inspect(struct docker_client *docker, const char *state_dir, const cha
         if (access(dir, F_OK) == 0) {
                 json_object_set_new(agent, "directory", json_string(dir));
                 json_object_set_new(agent, "data_root", data_root_info(dir));
+                json_object_set_new(agent, "disk", disk_info(dir));
                 ssh_info(agent, dir);
                 ssh_command(agent);
         }

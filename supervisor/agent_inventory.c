@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "slipway/agent.h"
+#include "slipway/agent_disk.h"
 #include "slipway/cleanup.h"
 
 static int list_containers(struct docker_client *docker, const char *state_dir, json_t **out,
@@ -209,5 +210,9 @@ int agent_remove_all(struct docker_client *docker, const char *state_dir, int *r
                 }
                 (*removed)++;
         }
+        /* Loop devices of disks whose agent directory is gone already (agent_disk.h). */
+        struct sw_error ignored;
+        int released = 0;
+        (void) agent_disk_sweep(state_dir, &released, &ignored);
         return first;
 }

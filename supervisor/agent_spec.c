@@ -1,8 +1,10 @@
 /* The container create request of an agent: see include/slipway/agent_spec.h. */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "slipway/agent.h"
+#include "slipway/agent_disk.h"
 #include "slipway/agent_spec.h"
 #include "slipway/cleanup.h"
 #include "slipway/seed.h"
@@ -106,6 +108,36 @@ static json_t *agent_labels(const struct agent_spec *spec, struct sw_error *err)
         return TAKE_PTR(labels);
 }
 
+static int bind_append(json_t *binds, const char *host, const char *container)
+{
+        _cleanup_free_ char *bind = NULL;
+        if (asprintf(&bind, "%s:%s", host, container) < 0)
+                return -ENOMEM;
+        return json_array_append_new(binds, json_string(bind)) < 0 ? -ENOMEM : 0;
+}
+
+/* Everything a build can fill goes into the agent's disk, so the limit covers it: the home
+ * (workspace, tool caches), /tmp, and a workspace elsewhere. What stays on the container's
+ * writable layer is the image's own files, writable by root only. */
+static int agent_disk_binds(const struct agent_spec *spec, json_t *binds)
+{
+        _cleanup_free_ char *home = NULL, *tmp = NULL, *workspace = NULL;
+        if (asprintf(&home, "%s/home", spec->disk_root) < 0 ||
+            asprintf(&tmp, "%s/tmp", spec->disk_root) < 0 ||
+            asprintf(&workspace, "%s/workspace", spec->disk_root) < 0)
+                return -ENOMEM;
+        const char *inside = spec->workspace ? spec->workspace : AGENT_DEFAULT_WORKSPACE;
+        size_t home_len = strlen(AGENT_DISK_HOME_IN_CONTAINER);
+        bool in_home = strncmp(inside, AGENT_DISK_HOME_IN_CONTAINER, home_len) == 0 &&
+                       (inside[home_len] == '/' || inside[home_len] == '\0');
+        int r = bind_append(binds, home, AGENT_DISK_HOME_IN_CONTAINER);
+        if (r >= 0)
+                r = bind_append(binds, tmp, "/tmp");
+        if (r >= 0 && !in_home)
+                r = bind_append(binds, workspace, inside);
+        return r;
+}
+
 json_t *agent_spec_container_body(const struct agent_spec *spec, struct sw_error *err)
 {
         sw_error_clear(err);
@@ -179,6 +211,8 @@ json_t *agent_spec_container_body(const struct agent_spec *spec, struct sw_error
         if ((spec->nano_cpus > 0 && json_object_set_new(host, "NanoCpus", json_integer(spec->nano_cpus)) < 0) ||
             (spec->memory_bytes > 0 && json_object_set_new(host, "Memory", json_integer(spec->memory_bytes)) < 0) ||
             (spec->pids_limit > 0 && json_object_set_new(host, "PidsLimit", json_integer(spec->pids_limit)) < 0))
+                goto oom;
+        if (spec->disk_root && agent_disk_binds(spec, binds) < 0)
                 goto oom;
         for (size_t i = 0; spec->extra_binds && spec->extra_binds[i]; i++)
                 if (json_array_append_new(binds, json_string(spec->extra_binds[i])) < 0)

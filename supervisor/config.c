@@ -21,10 +21,13 @@
 #include <unistd.h>
 
 #include "slipway/agent.h"
+#include "slipway/agent_disk.h"
 #include "slipway/cache.h"
 #include "slipway/cleanup.h"
 #include "slipway/config.h"
+#include "slipway/egress.h"
 #include "slipway/fsutil.h"
+#include "slipway/limits.h"
 #include "slipway/seed.h"
 #include "slipway/sshkey.h"
 
@@ -40,11 +43,6 @@
 #define DEFAULT_CACHE "current"
 #define NODE_PREFIX_MAX 40
 #define TEMPLATE_NAME_MAX 32
-#define CPUS_MAX 1024
-#define NANO 1000000000LL
-#define CPUS_MIN_NANO (NANO / 100) /* Docker refuses less than 0.01 CPU */
-#define MEMORY_MIN (6LL << 20)     /* Docker refuses less than 6 MiB */
-#define PIDS_LIMIT_MAX 4194304     /* the kernel's PID_MAX_LIMIT */
 #define REASON_MAX 512
 
 #define ID_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
@@ -70,6 +68,8 @@ enum key_type {
         KEY_DOCKER_POLICY,
         KEY_CPUS,
         KEY_MEMORY,
+        KEY_DISK,
+        KEY_EGRESS,
         KEY_TEXT,           /* anything, even empty */
 };
 
@@ -153,6 +153,8 @@ enum {
         TEMPLATE_PIDS_LIMIT,
         TEMPLATE_AUTHORIZED_KEYS,
         TEMPLATE_DOCKER_POLICY,
+        TEMPLATE_DISK_LIMIT,
+        TEMPLATE_EGRESS_ALLOW,
         TEMPLATE_KEY_COUNT
 };
 
@@ -170,10 +172,12 @@ static const struct key_def template_keys[TEMPLATE_KEY_COUNT] = {
         [TEMPLATE_CPUS] = { "cpus", KEY_CPUS, TEMPLATE_FIELD(nano_cpus), 0, 0 },
         [TEMPLATE_MEMORY] = { "memory", KEY_MEMORY, TEMPLATE_FIELD(memory_bytes), 0, 0 },
         [TEMPLATE_PIDS_LIMIT] = { "pids-limit", KEY_LONG_LONG, TEMPLATE_FIELD(pids_limit), 0,
-                                  PIDS_LIMIT_MAX },
+                                  LIMITS_PIDS_MAX },
         [TEMPLATE_AUTHORIZED_KEYS] = { "authorized-keys", KEY_PATH,
                                        TEMPLATE_FIELD(authorized_keys_file), 0, 0 },
         [TEMPLATE_DOCKER_POLICY] = { "docker-policy", KEY_DOCKER_POLICY, TEMPLATE_FIELD(docker_trusted), 0, 0 },
+        [TEMPLATE_DISK_LIMIT] = { "disk-limit", KEY_DISK, TEMPLATE_FIELD(disk_limit_bytes), 0, 0 },
+        [TEMPLATE_EGRESS_ALLOW] = { "egress-allow", KEY_EGRESS, TEMPLATE_FIELD(egress_allow), 0, 0 },
 };
 
 struct parse_ctx {
@@ -267,67 +271,6 @@ static int parse_range(const char *value, long long min, long long max, long lon
         }
         if (!ok || n < min || n > max)
                 return reason_set(reason, size, "expected %lld-%lld, not \"%s\"", min, max, value);
-        *out = n;
-        return 0;
-}
-
-/* "1", "1.5", "0.25": at most 9 decimals (nano), from 0.01 to CPUS_MAX. */
-static int parse_cpus(const char *value, long long *out, char *reason, size_t size)
-{
-        long long whole = 0, fraction = 0, scale = NANO;
-        const char *p = value;
-        size_t whole_digits = 0, fraction_digits = 0;
-        for (; *p >= '0' && *p <= '9' && whole_digits < 5; p++, whole_digits++)
-                whole = whole * 10 + (*p - '0');
-        if (*p == '.') {
-                for (p++; *p >= '0' && *p <= '9' && fraction_digits < 9; p++, fraction_digits++) {
-                        scale /= 10;
-                        fraction += (*p - '0') * scale;
-                }
-                if (fraction_digits == 0)
-                        whole_digits = 0; /* "1." is malformed */
-        }
-        long long nano = whole * NANO + fraction;
-        if (whole_digits == 0 || *p != '\0' || nano < CPUS_MIN_NANO || nano > CPUS_MAX * NANO)
-                return reason_set(reason, size,
-                                  "expected a number of CPUs from 0.01 to %d (e.g. 1.5), not \"%s\"",
-                                  CPUS_MAX, value);
-        *out = nano;
-        return 0;
-}
-
-/* "4G": a number with an optional K, M, G or T (powers of 1024); bytes without. */
-static int parse_memory(const char *value, long long *out, char *reason, size_t size)
-{
-        long long n = 0;
-        const char *p = value;
-        bool overflow = false;
-        for (; *p >= '0' && *p <= '9'; p++) {
-                if (n > (LLONG_MAX - (*p - '0')) / 10)
-                        overflow = true;
-                else
-                        n = n * 10 + (*p - '0');
-        }
-        static const char suffixes[] = "KkMmGgTt"; /* pairs: 2^10, 2^20, 2^30, 2^40 */
-        int shift = 0;
-        if (p == value) {
-                shift = -1;
-        } else if (*p != '\0') {
-                const char *suffix = strchr(suffixes, *p);
-                if (!suffix || p[1] != '\0')
-                        shift = -1;
-                else
-                        shift = 10 * (int) ((suffix - suffixes) / 2 + 1);
-        }
-        if (shift < 0)
-                return reason_set(reason, size,
-                                  "expected a size like 512M or 4G (K, M, G, T: powers of 1024), "
-                                  "not \"%s\"", value);
-        if (overflow || n > (LLONG_MAX >> shift))
-                return reason_set(reason, size, "\"%s\" is too large", value);
-        n <<= shift;
-        if (n < MEMORY_MIN)
-                return reason_set(reason, size, "\"%s\" is less than Docker's minimum of 6M", value);
         *out = n;
         return 0;
 }
@@ -621,9 +564,13 @@ static int key_parse(const struct key_def *def, void *base, const char *value, c
                 }
                 return reason_set(reason, size, "expected standard or trusted, not \"%s\"", value);
         case KEY_CPUS:
-                return parse_cpus(value, field, reason, size);
+                return limits_parse_cpus(value, field, reason, size);
         case KEY_MEMORY:
-                return parse_memory(value, field, reason, size);
+                return limits_parse_memory(value, field, reason, size);
+        case KEY_DISK:
+                return limits_parse_disk(value, field, reason, size);
+        case KEY_EGRESS:
+                return egress_parse(value, string, reason, size);
         case KEY_TEXT:
                 break;
         }
@@ -1003,6 +950,14 @@ static int config_check_required(struct parse_ctx *ctx)
                                  "[template %s] labels: required", config->templates[i].name);
                         return -EINVAL;
                 }
+                const char *conflict = agent_disk_strategy_conflict(config->templates[i].seed_strategy);
+                const int *lines = ctx->template_lines[i];
+                if (lines[TEMPLATE_DISK_LIMIT] && lines[TEMPLATE_SEED_STRATEGY] && conflict) {
+                        ctx_fail(ctx, EINVAL, lines[TEMPLATE_DISK_LIMIT],
+                                 "[template %s] disk-limit: %s (seed-strategy is on line %d)",
+                                 config->templates[i].name, conflict, lines[TEMPLATE_SEED_STRATEGY]);
+                        return -EINVAL;
+                }
                 /* Standalone, nobody else holds a key the agent would authorize. */
                 if (!ctx->jenkins_line && !ctx->template_lines[i][TEMPLATE_AUTHORIZED_KEYS]) {
                         ctx_fail(ctx, EINVAL, config->templates[i].line,
@@ -1212,6 +1167,7 @@ void config_free(struct config *config)
                 free(template->jvm_options);
                 free(template->authorized_keys_file);
                 free(template->authorized_keys);
+                free(template->egress_allow);
         }
         free(config->templates);
         free(config->path);

@@ -704,6 +704,83 @@ static int check_btrfs(struct doctor *d)
         return 0;
 }
 
+/* disk-limit (agent_disk.h) needs loop devices, mkfs.ext4, ext4, and a supervisor in the
+ * host's mount namespace (where dockerd sees its mounts); the images are sparse, so the state
+ * dir should have room for every agent filling its disk. Only when a template sets it. */
+static bool tool_found(const char *name)
+{
+        static const char *const dirs[] = { "/usr/sbin", "/sbin", "/usr/bin", "/bin" };
+        for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+                char path[PATH_MAX];
+                snprintf(path, sizeof(path), "%s/%s", dirs[i], name);
+                if (access(path, X_OK) == 0)
+                        return true;
+        }
+        return false;
+}
+
+static int check_disk_limit(struct doctor *d)
+{
+        long long largest = 0;
+        const char *template_name = NULL;
+        for (size_t i = 0; d->config && i < d->config->template_count; i++) {
+                if (d->config->templates[i].disk_limit_bytes > largest) {
+                        largest = d->config->templates[i].disk_limit_bytes;
+                        template_name = d->config->templates[i].name;
+                }
+        }
+        if (!template_name)
+                return 0;
+        int fd = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+                ADD(d, "disk-limit", DOCTOR_FAIL, "load the loop module (modprobe loop) and run slipway as root",
+                    "[template %s] disk-limit: cannot open /dev/loop-control: %s", template_name,
+                    strerror(errno));
+                return 0;
+        }
+        close(fd);
+        if (!tool_found("mkfs.ext4")) {
+                ADD(d, "disk-limit", DOCTOR_FAIL, "install e2fsprogs",
+                    "[template %s] disk-limit: mkfs.ext4 not found", template_name);
+                return 0;
+        }
+        _cleanup_free_ char *filesystems = NULL;
+        if (read_text("/proc/filesystems", &filesystems) == 0 &&
+            !doctor_filesystems_has(filesystems, "ext4")) {
+                ADD(d, "disk-limit", DOCTOR_FAIL, "load the ext4 module (modprobe ext4)",
+                    "[template %s] disk-limit: the kernel has no ext4", template_name);
+                return 0;
+        }
+        char self_ns[64] = "", host_ns[64] = "";
+        ssize_t n1 = readlink("/proc/self/ns/mnt", self_ns, sizeof(self_ns) - 1);
+        ssize_t n2 = readlink("/proc/1/ns/mnt", host_ns, sizeof(host_ns) - 1);
+        if (n1 > 0 && n2 > 0 && (n1 != n2 || memcmp(self_ns, host_ns, (size_t) n1) != 0)) {
+                ADD(d, "disk-limit", DOCTOR_FAIL,
+                    "run slipway in the host's mount namespace (see scripts/systemd/slipway.service "
+                    "for the drop-in disk-limit needs)",
+                    "[template %s] disk-limit: slipway runs in a private mount namespace; dockerd "
+                    "would not see the agents' disks", template_name);
+                return 0;
+        }
+        struct statvfs vfs;
+        int capacity = d->config->host.capacity;
+        if (d->state_fs_known && statvfs(d->probe_dir, &vfs) == 0 &&
+            (unsigned long long) vfs.f_bavail * vfs.f_frsize < (unsigned long long) largest * (unsigned long long) capacity) {
+                ADD(d, "disk-limit", DOCTOR_WARN,
+                    "lower disk-limit or capacity, or give the state dir more room",
+                    "%d agents of [template %s] could write %.1f GiB, more than the %.1f GiB free on "
+                    "%s (agent disks are sparse: the host runs out before they do)",
+                    capacity, template_name, (double) largest * capacity / (1 << 30),
+                    (double) vfs.f_bavail * vfs.f_frsize / (1 << 30), d->probe_dir);
+                return 0;
+        }
+        ADD(d, "disk-limit", DOCTOR_PASS, NULL,
+            "loop devices, mkfs.ext4 and ext4 available, host mount namespace; room for %d agents "
+            "of %.1f GiB ([template %s])",
+            capacity, (double) largest / (1 << 30), template_name);
+        return 0;
+}
+
 /* Clone one block between two fresh files in dir. Both are unlinked at once: a crash leaves
  * nothing behind. 0 when FICLONE works, else -errno. */
 static int probe_reflink(const char *dir)
@@ -1014,6 +1091,8 @@ static int doctor_checks(struct doctor *d, const struct doctor_options *options)
                 r = check_btrfs(d);
         if (r == 0)
                 r = check_reflink(d);
+        if (r == 0)
+                r = check_disk_limit(d);
         if (r == 0)
                 r = check_docker(d, &docker);
         if (r == 0)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "serve_internal.h"
+#include "slipway/agent_disk.h"
 #include "slipway/cleanup.h"
 #include "slipway/demand.h"
 #include "slipway/docker.h"
@@ -142,6 +143,9 @@ static void agent_options_for(const struct server *server, const struct served *
                 .nano_cpus = t->nano_cpus,
                 .memory_bytes = t->memory_bytes,
                 .pids_limit = t->pids_limit,
+                .disk_limit_bytes = t->disk_limit_bytes,
+                .workspace = t->remote_fs,
+                .egress_allow = t->egress_allow,
         };
 }
 

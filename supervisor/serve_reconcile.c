@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "serve_internal.h"
+#include "slipway/agent_disk.h"
 #include "slipway/cleanup.h"
 #include "slipway/demand.h"
 #include "slipway/docker.h"
@@ -269,7 +270,10 @@ static void remove_stray_dirs(struct server *server, json_t *containers, double 
                 if (lstat(dir, &st) < 0 || (double) (now - st.st_mtime) < min_age_s)
                         continue;
                 struct sw_error err = { 0 };
-                int r = serve_unmount_under(dir, &err);
+                /* Its disk (agent_disk.h) first, then whatever else is mounted there. */
+                int r = agent_disk_release(dir, &err);
+                if (r >= 0)
+                        r = serve_unmount_under(dir, &err);
                 if (r < 0) {
                         log_error("reconcile: %s", err.message);
                         continue;
@@ -280,6 +284,13 @@ static void remove_stray_dirs(struct server *server, json_t *containers, double 
                 else
                         log_info("reconcile: removed orphaned data root %s", dir);
         }
+        /* Loop devices whose image is already gone (a crash between unmount and detach). */
+        struct sw_error err = { 0 };
+        int released = 0;
+        if (agent_disk_sweep(state_dir, &released, &err) < 0)
+                log_error("reconcile: %s", err.message);
+        else if (released > 0)
+                log_info("reconcile: detached %d loop device(s) of removed agent disks", released);
 }
 
 /* Served containers (they carry a node label) that no agent here owns. Without computers

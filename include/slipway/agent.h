@@ -28,6 +28,7 @@
 #define AGENT_USER "jenkins"
 /* Agents' own bridge, without inter-container communication (docker_network_ensure_isolated). */
 #define AGENT_NETWORK "slipway"
+#define AGENT_DEFAULT_WORKSPACE "/home/jenkins/agent"
 #define AGENT_ID_BYTES 6 /* 12 hex characters */
 
 struct agent_options {
@@ -60,6 +61,11 @@ struct agent_options {
         const char *id;
         int (*before_step)(void *context, const char *step, struct sw_error *err);
         void *step_context;
+        /* The agent's disk (see agent_disk.h): data root, home, /tmp and workspace in a
+         * file system of this size; 0: none (they share the host's disks). */
+        long long disk_limit_bytes;
+        const char *workspace;        /* remote-fs in the agent; NULL: AGENT_DEFAULT_WORKSPACE */
+        const char *egress_allow;     /* normalized allowlist (egress.h); NULL: unrestricted */
 };
 
 struct agent {
@@ -73,6 +79,7 @@ struct agent {
         char *client_key;      /* generated private key path, or NULL with --pubkey */
         char *known_hosts;     /* path of a known_hosts file holding the host key */
         char *generation;      /* seeded from this generation, or NULL (cold) */
+        double disk_seconds;   /* making and mounting its disk (with a disk limit) */
         double seed_seconds;   /* seeding the data root */
         double ready_seconds;  /* from request to ready */
         struct tar_writer keys; /* the archive that hands the host key to the container */
@@ -117,6 +124,7 @@ int agent_find(struct docker_client *docker, const char *state_dir, const char *
  * pid, image_id, hostname, labels (all, io.slipway.* too), node and template (served agents),
  * limits {cpus, memory_bytes, pids_limit} (null: unlimited), binds and dockerd_args; and from
  * its directory: directory, data_root {path, bytes (disk usage, symlinks not followed)},
+ * disk {path, mounted, limit_bytes, used_bytes} (null without a disk limit),
  * host_key, host_key_fingerprint, known_hosts, client_key and ssh_command. */
 int agent_inspect(struct docker_client *docker, const char *state_dir, const char *ref,
                   json_t **out, struct sw_error *err);
@@ -140,10 +148,14 @@ bool agent_stop_requested(void);
 int agent_wait_ready(struct docker_client *docker, const char *what, const char *container_id,
                      int timeout_s, struct sw_error *err);
 
-/* Stop and remove a container (if container_id) and an agent directory (if dir). */
+/* Stop and remove a container (if container_id) and an agent directory (if dir), its disk
+ * unmounted first. */
 int agent_destroy(struct docker_client *docker, const char *container_id, const char *dir,
                   struct sw_error *err);
 
+/* The host path of the agent's data root: <dir>/disk/data-root with a disk limit, else
+ * <dir>/data-root. NULL: out of memory. */
+char *agent_data_root_path(const char *dir);
 /* Remove every agent of state_dir; continues past failures, returns the first. */
 int agent_remove_all(struct docker_client *docker, const char *state_dir, int *removed,
                      struct sw_error *err);

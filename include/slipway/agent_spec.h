@@ -36,6 +36,10 @@ struct agent_spec {
         long long nano_cpus;       /* limits, 0: none */
         long long memory_bytes;
         long long pids_limit;
+        /* The agent's mounted disk (agent_disk.h), or NULL: its home, /tmp and workspace (the
+         * container path, remote-fs) are bound from there too. */
+        const char *disk_root;
+        const char *workspace;
         /* A cache builder instead of an agent: labelled AGENT_LABEL_CACHE_BUILD, no SSH port,
          * running command (e.g. sleep) as its service, with extra_binds ("host:ctr:ro"). */
         bool cache_builder;

@@ -99,6 +99,11 @@ struct config_template {
                                  * its agents authorize */
         bool docker_trusted;    /* "docker-policy = trusted": jenkins uses the inner dockerd
                                  * directly (root-equivalent in the agent); default standard */
+        long long disk_limit_bytes; /* "disk-limit = 20G": the agent's own file system for its
+                                 * data root, home, /tmp and workspace (256M-16T); 0 (default)
+                                 * = none. Not with seed-strategy reflink or btrfs-snapshot. */
+        char *egress_allow;     /* "egress-allow = 10.0.0.5:443, 10.1.0.0/16:80" normalized
+                                 * (egress.h); NULL (default): no restriction */
         int line;               /* where the section starts, for messages */
 };
 

@@ -110,6 +110,19 @@ static void print_human(json_t *agent)
                          size, error ? "; " : "", error ? error : "");
                 row("Data root", line);
         }
+        json_t *disk = json_object_get(agent, "disk");
+        if (json_is_object(disk)) {
+                char limit[32] = "?", used[32] = "?";
+                if (json_is_integer(json_object_get(disk, "limit_bytes")))
+                        human_bytes((double) json_integer_value(json_object_get(disk, "limit_bytes")),
+                                    limit, sizeof(limit));
+                if (json_is_integer(json_object_get(disk, "used_bytes")))
+                        human_bytes((double) json_integer_value(json_object_get(disk, "used_bytes")),
+                                    used, sizeof(used));
+                snprintf(line, sizeof(line), "%s (%s of %s used%s)", str(disk, "path") ? str(disk, "path") : "?",
+                         used, limit, json_is_true(json_object_get(disk, "mounted")) ? "" : "; not mounted");
+                row("Disk limit", line);
+        }
         json_t *limits = json_object_get(agent, "limits");
         if (limits) {
                 char cpus[32] = "unlimited", memory[32] = "unlimited", pids[32] = "unlimited";

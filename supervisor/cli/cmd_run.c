@@ -7,7 +7,10 @@
 
 #include "cli.h"
 #include "slipway/agent.h"
+#include "slipway/agent_disk.h"
 #include "slipway/cleanup.h"
+#include "slipway/egress.h"
+#include "slipway/limits.h"
 
 static void run_usage(FILE *out)
 {
@@ -32,6 +35,13 @@ static void run_usage(FILE *out)
                 "      --docker-policy P    standard (default: jenkins reaches the agent's dockerd\n"
                 "                           through the policy proxy) or trusted (directly:\n"
                 "                           root-equivalent in the agent)\n"
+                "      --cpus N             CPU limit, e.g. 1.5 (default: none)\n"
+                "      --memory SIZE        memory limit, e.g. 4G (K, M, G, T; default: none)\n"
+                "      --pids-limit N       most processes and threads at once (default: none)\n"
+                "      --disk-limit SIZE    the agent's own file system of SIZE, e.g. 20G, for its\n"
+                "                           data root, home, workspace and /tmp (default: none)\n"
+                "      --egress-allow LIST  only these destinations are reachable from the agent\n"
+                "                           and its containers: ADDRESS[/BITS]:PORT,... (IPv4)\n"
                 "      --json               print the agent as JSON\n"
                 "  -h, --help               show this help\n",
                 AGENT_USER, AGENT_DEFAULT_IMAGE, AGENT_DEFAULT_BIND_ADDRESS,
@@ -44,14 +54,14 @@ static int print_agent(const struct agent *agent, bool json)
         if (!ssh)
                 return CLI_EXIT_FAILURE;
         if (json) {
-                json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s?, s:s?, s:f, s:f}",
+                json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:s?, s:s?, s:f, s:f, s:f}",
                                         "id", agent->id, "name", agent->name, "container",
                                         agent->container_id, "ssh_host", agent->bind_address,
                                         "ssh_port", agent->ssh_port, "ssh_command", ssh,
                                         "host_key", agent->host_public_key, "client_key",
                                         agent->client_key, "generation", agent->generation,
-                                        "seed_seconds", agent->seed_seconds, "ready_seconds",
-                                        agent->ready_seconds);
+                                        "seed_seconds", agent->seed_seconds, "disk_seconds",
+                                        agent->disk_seconds, "ready_seconds", agent->ready_seconds);
                 if (!out)
                         return CLI_EXIT_FAILURE;
                 json_dumpf(out, stdout, JSON_INDENT(2));
@@ -59,6 +69,9 @@ static int print_agent(const struct agent *agent, bool json)
                 json_decref(out);
         } else {
                 printf("%s\n%s\n", agent->id, ssh);
+                if (agent->disk_seconds > 0)
+                        fprintf(stderr, "slipway: agent %s has its own disk (made in %.1f ms)\n",
+                                agent->id, agent->disk_seconds * 1000);
                 if (agent->generation)
                         fprintf(stderr, "slipway: agent %s (%s) ready in %.2f s, seeded from cache %s in %.1f ms\n",
                                 agent->id, agent->name, agent->ready_seconds, agent->generation,
@@ -84,7 +97,12 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
                 { "no-cache", no_argument, NULL, 'N' },
                 { "seed-strategy", required_argument, NULL, 'S' },
                 { "dockerd-arg", required_argument, NULL, 'd' },
-                { "docker-policy", required_argument, NULL, 'P' },
+                { "docker-policy", required_argument, NULL, 'Y' },
+                { "cpus", required_argument, NULL, 'C' },
+                { "memory", required_argument, NULL, 'M' },
+                { "pids-limit", required_argument, NULL, 'P' },
+                { "disk-limit", required_argument, NULL, 'D' },
+                { "egress-allow", required_argument, NULL, 'E' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
@@ -93,6 +111,8 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
         _cleanup_free_ const char **dockerd_args = calloc((size_t) argc + 1, sizeof(char *));
         size_t n_labels = 0, n_dockerd_args = 0;
         bool json = false;
+        char reason[256];
+        _cleanup_free_ char *egress = NULL;
         int c;
         if (!labels || !dockerd_args)
                 return CLI_EXIT_FAILURE;
@@ -133,7 +153,7 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
                 case 'N':
                         opts.generation = "none";
                         break;
-                case 'P':
+                case 'Y':
                         if (strcmp(optarg, "standard") != 0 && strcmp(optarg, "trusted") != 0)
                                 return cli_usage_error("run", "--docker-policy: expected standard or trusted, not \"%s\"", optarg);
                         opts.docker_trusted = strcmp(optarg, "trusted") == 0;
@@ -141,6 +161,29 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
                 case 'S':
                         if (seed_strategy_parse(optarg, &opts.seed_strategy) < 0)
                                 return cli_usage_error("run", "--seed-strategy: expected layer-link, btrfs-snapshot, reflink or copy, not \"%s\"", optarg);
+                        break;
+                case 'C':
+                        if (limits_parse_cpus(optarg, &opts.nano_cpus, reason, sizeof(reason)) < 0)
+                                return cli_usage_error("run", "--cpus: %s", reason);
+                        break;
+                case 'M':
+                        if (limits_parse_memory(optarg, &opts.memory_bytes, reason, sizeof(reason)) < 0)
+                                return cli_usage_error("run", "--memory: %s", reason);
+                        break;
+                case 'P':
+                        if (limits_parse_pids(optarg, &opts.pids_limit, reason, sizeof(reason)) < 0)
+                                return cli_usage_error("run", "--pids-limit: %s", reason);
+                        break;
+                case 'D':
+                        if (limits_parse_disk(optarg, &opts.disk_limit_bytes, reason, sizeof(reason)) < 0)
+                                return cli_usage_error("run", "--disk-limit: %s", reason);
+                        break;
+                case 'E':
+                        free(egress);
+                        egress = NULL;
+                        if (egress_parse(optarg, &egress, reason, sizeof(reason)) < 0)
+                                return cli_usage_error("run", "--egress-allow: %s", reason);
+                        opts.egress_allow = egress;
                         break;
                 case 'h':
                         run_usage(stdout);
@@ -151,6 +194,9 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
         }
         if (optind < argc)
                 return cli_usage_error("run", "unexpected argument \"%s\"", argv[optind]);
+        if (opts.disk_limit_bytes > 0 && agent_disk_strategy_conflict(opts.seed_strategy))
+                return cli_usage_error("run", "--disk-limit: %s",
+                                       agent_disk_strategy_conflict(opts.seed_strategy));
         opts.labels = labels;
         opts.dockerd_args = dockerd_args;
 

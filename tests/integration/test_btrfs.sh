@@ -29,6 +29,26 @@ gone" "$strategy: seeded image runs"
         "$SLIPWAY" --state-dir "$state" rm "$(jq -r .id <<<"$out")" >/dev/null
         assert_no_leaks "$state"
     done
+    # A disk limit on btrfs: the agent's ext4 image lives in the btrfs state directory (no
+    # copy-on-write for it); layer-link and copy seed into it, the cloning strategies cannot.
+    for strategy in layer-link copy; do
+        out=$("$SLIPWAY" --state-dir "$state" run --seed-strategy "$strategy" --disk-limit 1G --json 2>/dev/null)
+        ssh=$(jq -r .ssh_command <<<"$out")
+        it_log "$strategy with --disk-limit 1G: disk in $(jq -r '.disk_seconds * 1000' <<<"$out") ms, seeded in $(jq -r '.seed_seconds * 1000' <<<"$out") ms"
+        assert_contains "$(lsattr "$state/agents/$(jq -r .id <<<"$out")/disk.img" | awk '{print $1}')" C \
+            "$strategy: the disk image is not copy-on-write"
+        assert_eq "$($ssh "docker run --rm multi:1 /bin/busybox sh -c 'cat /one; test ! -e /two && echo gone'")" "one
+gone" "$strategy with a disk limit: seeded image runs"
+        assert_eq "$($ssh df --output=size -BM /var/lib/docker | tail -1 | tr -d ' ')" "$($ssh df --output=size -BM /home/jenkins | tail -1 | tr -d ' ')" \
+            "data root and home on the same limited file system"
+        "$SLIPWAY" --state-dir "$state" rm "$(jq -r .id <<<"$out")" >/dev/null
+        assert_no_leaks "$state"
+        for _ in $(seq 50); do losetup -a | grep -qF "$state/" || break; sleep 0.1; done
+        if losetup -a | grep -F "$state/"; then fail "loop devices left"; fi
+    done
+    out=$("$SLIPWAY" --state-dir "$state" run --seed-strategy btrfs-snapshot --disk-limit 1G 2>&1) &&
+        fail "btrfs-snapshot with a disk limit was accepted"
+    assert_contains "$out" "seed-strategy btrfs-snapshot cannot seed a data root inside a disk limit"
     assert_contains "$("$SLIPWAY" --state-dir "$state" cache verify)" "$first unchanged"
 
     # gc deletes a superseded generation's subvolume.
@@ -40,4 +60,4 @@ gone" "$strategy: seeded image runs"
     rm -rf "$mnt" "$img"
 }
 
-it_case "btrfs: generation subvolume frozen, snapshot/reflink/layer-link/copy seeding, gc" test_btrfs_strategies
+it_case "btrfs: generation subvolume frozen, snapshot/reflink/layer-link/copy seeding, disk limit, gc" test_btrfs_strategies

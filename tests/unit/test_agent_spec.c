@@ -214,6 +214,38 @@ static void test_dockerd_args_travel_in_one_variable(void **state)
         assert_non_null(strstr(err.message, "invalid dockerd argument"));
 }
 
+/* With a disk limit, everything a build can fill is bound from the agent's disk: the home
+ * (with the default workspace inside it), /tmp, and a workspace elsewhere. */
+static void test_disk_limited_agent_binds_home_tmp_and_workspace(void **state)
+{
+        (void) state;
+        struct agent_spec spec = base_spec();
+        spec.data_root = "/s/agents/0123456789ab/disk/data-root";
+        spec.disk_root = "/s/agents/0123456789ab/disk";
+        struct sw_error err = { 0 };
+        _cleanup_json_ json_t *body = agent_spec_container_body(&spec, &err);
+        assert_non_null(body);
+        json_t *binds = json_object_get(json_object_get(body, "HostConfig"), "Binds");
+        assert_int_equal(json_array_size(binds), 3);
+        assert_string_equal(json_string_value(json_array_get(binds, 0)),
+                            "/s/agents/0123456789ab/disk/data-root:/var/lib/docker");
+        assert_string_equal(json_string_value(json_array_get(binds, 1)),
+                            "/s/agents/0123456789ab/disk/home:/home/jenkins");
+        assert_string_equal(json_string_value(json_array_get(binds, 2)),
+                            "/s/agents/0123456789ab/disk/tmp:/tmp");
+
+        spec.workspace = "/home/jenkins/ws"; /* still in the home */
+        _cleanup_json_ json_t *in_home = agent_spec_container_body(&spec, &err);
+        assert_int_equal(json_array_size(json_object_get(json_object_get(in_home, "HostConfig"), "Binds")), 3);
+
+        spec.workspace = "/home/jenkinsx"; /* a prefix of the name is not inside */
+        _cleanup_json_ json_t *elsewhere = agent_spec_container_body(&spec, &err);
+        binds = json_object_get(json_object_get(elsewhere, "HostConfig"), "Binds");
+        assert_int_equal(json_array_size(binds), 4);
+        assert_string_equal(json_string_value(json_array_get(binds, 3)),
+                            "/s/agents/0123456789ab/disk/workspace:/home/jenkinsx");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -227,6 +259,7 @@ int main(void)
                 cmocka_unit_test(test_seeded_agent_mounts_generation_read_only),
                 cmocka_unit_test(test_cache_builder_has_no_port_and_its_own_label),
                 cmocka_unit_test(test_dockerd_args_travel_in_one_variable),
+                cmocka_unit_test(test_disk_limited_agent_binds_home_tmp_and_workspace),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -423,6 +423,64 @@ static void test_memory(void **state)
         }
 }
 
+static void test_disk_limit(void **state)
+{
+        (void) state;
+        expect_error(MIN "disk-limit = 20GB\n",
+                     "@CONF@:9: [template dind] disk-limit: expected a size like 512M or 4G (K, M, G, T: "
+                     "powers of 1024), not \"20GB\"");
+        expect_error(MIN "disk-limit = \n", "@CONF@:9: [template dind] disk-limit: empty value");
+        expect_error(MIN "disk-limit = -1G\n", "@CONF@:9: [template dind] disk-limit: expected a size like");
+        expect_error(MIN "disk-limit = 255M\n",
+                     "@CONF@:9: [template dind] disk-limit: \"255M\" is less than the minimum of 256M");
+        expect_error(MIN "disk-limit = 0\n", "@CONF@:9: [template dind] disk-limit: \"0\" is less than");
+        expect_error(MIN "disk-limit = 16385G\n",
+                     "@CONF@:9: [template dind] disk-limit: \"16385G\" is more than the maximum of 16T");
+        expect_error(MIN "disk-limit = 99999999999999999999\n",
+                     "@CONF@:9: [template dind] disk-limit: \"99999999999999999999\" is too large");
+        /* Strategies that clone within one file system cannot seed into the agent's own. */
+        expect_error(MIN "seed-strategy = reflink\ndisk-limit = 20G\n",
+                     "@CONF@:10: [template dind] disk-limit: seed-strategy reflink cannot seed a data "
+                     "root inside a disk limit");
+        expect_error(MIN "disk-limit = 20G\nseed-strategy = btrfs-snapshot\n",
+                     "@CONF@:9: [template dind] disk-limit: seed-strategy btrfs-snapshot cannot seed a "
+                     "data root inside a disk limit: a snapshot stays in the generation's btrfs, outside "
+                     "the agent's own file system (use layer-link, or copy) (seed-strategy is on line 10)");
+        static const struct {
+                const char *text;
+                long long bytes;
+        } ok[] = {
+                { "disk-limit = 256M\n", 256LL << 20 },
+                { "disk-limit = 20G\n", 20LL << 30 },
+                { "disk-limit = 16T\n", 16LL << 40 },
+                { "disk-limit = 268435456\n", 268435456 },
+                { "seed-strategy = copy\ndisk-limit = 1g\n", 1LL << 30 },
+                { "seed-strategy = layer-link\ndisk-limit = 1G\n", 1LL << 30 },
+                { "", 0 }, /* no disk-limit: no disk */
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
+                char text[512];
+                snprintf(text, sizeof(text), MIN "%s", ok[i].text);
+                struct config *config = expect_ok(text);
+                assert_int_equal(config->templates[0].disk_limit_bytes, ok[i].bytes);
+                config_free(config);
+        }
+}
+
+static void test_egress_allow(void **state)
+{
+        (void) state;
+        expect_error(MIN "egress-allow = example.com:443\n",
+                     "@CONF@:9: [template dind] egress-allow: \"example.com\" is not an IPv4 address");
+        expect_error(MIN "egress-allow = 10.0.0.1\n", "@CONF@:9: [template dind] egress-allow: \"10.0.0.1\": no port");
+        struct config *config = expect_ok(MIN "egress-allow = 10.0.0.1:443, 10.2.3.4/16:80\n");
+        assert_string_equal(config->templates[0].egress_allow, "10.0.0.1/32:443,10.2.0.0/16:80");
+        config_free(config);
+        config = expect_ok(MIN);
+        assert_null(config->templates[0].egress_allow);
+        config_free(config);
+}
+
 static void test_cpus(void **state)
 {
         (void) state;
@@ -958,6 +1016,8 @@ int main(void)
                 cmocka_unit_test(test_bad_number),
                 cmocka_unit_test(test_out_of_range),
                 cmocka_unit_test(test_memory),
+                cmocka_unit_test(test_disk_limit),
+                cmocka_unit_test(test_egress_allow),
                 cmocka_unit_test(test_cpus),
                 cmocka_unit_test(test_missing_required),
                 cmocka_unit_test(test_token_and_password),
