@@ -57,8 +57,8 @@ $(BUILD)/libslipway.a: $(LIB_OBJS)
 $(BUILD)/slipway: $(CLI_OBJS) $(BUILD)/libslipway.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(BUILD)/libslipway.a $(LIBS)
 
-# slipway-init is PID 1 in agents: static (libc and libjansson for the proxy), so it runs in any image. It is never
-# built with sanitizers (they need a dynamic runtime and it runs inside the agent image).
+# slipway-init is PID 1 in agents: static (INIT_LIBS below), so it runs in any image. It is
+# never built with sanitizers (they need a dynamic runtime and it runs inside the agent image).
 INIT_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARNINGS) -D_FORTIFY_SOURCE=2 -fstack-protector-strong \
                -O2 -g -Iinclude -DSLIPWAY_INIT
 $(BUILD)/init-objs/%.o: %.c $(wildcard include/slipway/*.h supervisor/*.h supervisor/init/*.h) | $(BUILD)

@@ -52,8 +52,8 @@ static inline void sw_strvfreep(char ***v)
 #define _cleanup_closedir_ _cleanup_(sw_closedirp)
 #define _cleanup_strv_ _cleanup_(sw_strvfreep)
 
-/* JSON values released with json_decref. slipway-init (static, libc only) builds with
- * SLIPWAY_INIT and never touches jansson. */
+/* JSON values released with json_decref. Not in slipway-init's builds (SLIPWAY_INIT): only
+ * its proxy uses jansson, and releases what it decodes itself. */
 #ifndef SLIPWAY_INIT
 #include <jansson.h>
 static inline void sw_json_decrefp(json_t **j)

@@ -1,4 +1,5 @@
-/* slipway-init: PID 1 of agent containers. Static, libc only. */
+/* slipway-init: PID 1 of agent containers. Static: libc, plus libseccomp and libcap (the
+ * confined service) and jansson (the Docker policy proxy). */
 #ifndef SLIPWAY_INIT_H
 #define SLIPWAY_INIT_H
 

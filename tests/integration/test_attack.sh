@@ -94,10 +94,80 @@ attack_ssh_direct() {
         sed 's/$/ -o BatchMode=yes -o ConnectTimeout=30 -o ServerAliveInterval=15 -o ServerAliveCountMax=4/'
 }
 
+# Beyond the proxy: the session's own confinement, the cache generation, a neighbour agent, the
+# outer Docker socket, the disk limit, and the registry path (push; login and logout in two
+# agents at once). Agent A is the suite's ($ATTACK_SSH): seeded, with a 512M disk limit.
+attack_beyond_proxy() {
+    local state=$1 b_out b_id b_ssh b_ip b_dir gateway port registry dir=$IT_DIR/attack-registry
+    attack_row "unshare -r (a user namespace), then mount" fails:"Operation not permitted" \
+        $ATTACK_SSH unshare -r mount -t tmpfs none /tmp
+    attack_row "mount -t tmpfs as jenkins" fails:"mount" $ATTACK_SSH mount -t tmpfs none /tmp
+    attack_row "write into the cache generation" fails:"touch" $ATTACK_SSH touch /var/lib/slipway-seed/poison
+    attack_row "remount the cache generation read-write" fails:"mount" \
+        $ATTACK_SSH mount -o remount,rw /var/lib/slipway-seed
+    attack_row "docker run -v /var/lib/slipway-seed (the generation)" denied \
+        $ATTACK_SSH docker run --rm -v /var/lib/slipway-seed:/s tiny:1 /bin/busybox touch /s/poison
+
+    # A neighbour on the same host.
+    b_out=$("$SLIPWAY" --state-dir "$state" run --json --dockerd-arg --insecure-registry=0.0.0.0/0)
+    b_id=$(jq -r .id <<<"$b_out")
+    b_ssh=$(attack_ssh_direct "$state" "$b_id" "$(jq -r .ssh_command <<<"$b_out")")
+    b_ip=$(docker inspect -f '{{.NetworkSettings.Networks.slipway.IPAddress}}' "$(jq -r .container <<<"$b_out")")
+    b_dir=$state/agents/$b_id
+    attack_row "read another agent's data root (its host path)" fails:"No such file" \
+        $ATTACK_SSH ls "$b_dir/data-root"
+    attack_row "docker run -v <another agent's directory>" denied $ATTACK_SSH docker run --rm -v "$b_dir:/b" tiny:1 true
+    attack_row "connect to another agent's sshd across the bridge" fails:"" \
+        $ATTACK_SSH "timeout 3 bash -c 'exec 3<>/dev/tcp/$b_ip/22'"
+    # The outer daemon's socket (the test daemon's here) is not in the agent at all.
+    attack_row "reach the outer Docker socket" fails:"No such file" $ATTACK_SSH ls -l "${DOCKER_HOST#unix://}"
+    attack_row "no host Docker socket mounted in the agent" works \
+        $ATTACK_SSH "! grep -q docker.sock /proc/self/mountinfo"
+    attack_row "fill the disk beyond --disk-limit 512M" fails:"No space left on device" \
+        $ATTACK_SSH 'dd if=/dev/zero of=agent/fill bs=1M count=700 status=none; rc=$?; rm -f agent/fill; exit $rc'
+    attack_row "the neighbour still writes after A filled its disk" works \
+        $b_ssh 'dd if=/dev/zero of=agent/ok bs=1M count=50 status=none && rm agent/ok'
+
+    # A registry with a password on the agents' gateway (they cannot reach the host's loopback).
+    gateway=$(docker network inspect slipway -f '{{(index .IPAM.Config 0).Gateway}}')
+    port=$(python3 -c 'import socket,sys; s=socket.socket(); s.bind((sys.argv[1], 0)); print(s.getsockname()[1])' "$gateway")
+    registry=$gateway:$port
+    rm -rf "$dir"
+    mkdir -p "$dir/data"
+    # bcrypt, the only hash the registry takes (Python's crypt, through libxcrypt).
+    python3 -W ignore -c 'import crypt; print("ci:" + crypt.crypt("p4ss-w0rd", crypt.mksalt(crypt.METHOD_BLOWFISH)))' >"$dir/htpasswd"
+    printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: %s\nauth:\n  htpasswd:\n    realm: it\n    path: %s\n' \
+        "$dir/data" "$registry" "$dir/htpasswd" >"$dir/config.yml"
+    docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+    local registry_pid=$!
+    it_tiny_image_tar | $b_ssh docker import - tiny:1 >/dev/null
+    attack_row "docker push without logging in" fails:"no basic auth credentials" \
+        $ATTACK_SSH "docker tag tiny:1 $registry/tiny:1 && docker push -q $registry/tiny:1"
+    attack_row "docker login in agent A" works:"Login Succeeded" \
+        $ATTACK_SSH "echo p4ss-w0rd | docker login -u ci --password-stdin $registry"
+    attack_row "docker login in agent B, at the same time" works:"Login Succeeded" \
+        $b_ssh "echo p4ss-w0rd | docker login -u ci --password-stdin $registry"
+    attack_row "docker push to the registry (agent A)" works $ATTACK_SSH "docker push -q $registry/tiny:1"
+    attack_row "docker logout in agent A" works $ATTACK_SSH "docker logout $registry"
+    attack_row "agent B is still logged in: docker push" works \
+        $b_ssh "docker tag tiny:1 $registry/tiny:2 && docker push -q $registry/tiny:2"
+    attack_row "agent A is logged out: docker push" fails:"no basic auth credentials" \
+        $ATTACK_SSH "docker push -q $registry/tiny:1"
+    # (The pattern does not match grep's own command line.)
+    attack_row "the registry password in no process of agent B" works \
+        docker exec "$(jq -r .container <<<"$b_out")" sh -c '! grep -ls "p4ss-w0r[d]" /proc/[0-9]*/environ /proc/[0-9]*/cmdline'
+    kill "$registry_pid" 2>/dev/null || true
+    wait "$registry_pid" 2>/dev/null || true
+    "$SLIPWAY" --state-dir "$state" rm "$b_id" >/dev/null
+}
+
 test_attacks() {
     local state=$IT_DIR/state-attack out id ssh
     rm -rf "$state"
-    out=$("$SLIPWAY" --state-dir "$state" run)
+    # A cache generation, so that the agent is seeded from one: its read-only mount is attacked.
+    it_cache_images
+    "$SLIPWAY" --state-dir "$state" cache build --image tiny:1 >/dev/null 2>&1
+    out=$("$SLIPWAY" --state-dir "$state" run --disk-limit 512M --dockerd-arg --insecure-registry=0.0.0.0/0)
     id=$(sed -n 1p <<<"$out")
     ssh=$(sed -n 2p <<<"$out")
     ATTACK_SSH=$(attack_ssh_direct "$state" "$id" "$ssh")
@@ -233,6 +303,7 @@ test_attacks() {
     attack_row "proxy killed: still no direct socket for jenkins" denied \
         $ATTACK_SSH docker run --rm --privileged tiny:1 /bin/busybox true
 
+    attack_beyond_proxy "$state"
     attack_table
     # Denials are logged by the proxy in the agent's log.
     assert_contains "$(docker logs "$container" 2>&1)" "slipway-init: docker proxy: denied POST"
@@ -240,4 +311,4 @@ test_attacks() {
     assert_no_leaks "$state"
 }
 
-it_case "attack suite: hostile build as jenkins through the docker policy proxy" test_attacks
+it_case "attack suite: hostile build as jenkins (proxy, session, cache, neighbours, disk, registry)" test_attacks
