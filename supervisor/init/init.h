@@ -57,6 +57,8 @@ int init_proc_sys_writable(struct sw_error *err);
  * filter and executes PROGRAM; returns an exit status only when that fails. */
 #define INIT_CONFINE_FLAG "--confine-exec"
 int init_confine_exec(char **argv);
+/* The same for the calling process (the Docker policy proxy), keeping CAP_DAC_OVERRIDE only. */
+int init_confine_proxy(struct sw_error *err);
 
 /* SSH (init_ssh.c). */
 #define INIT_SERVICE_ARGS_MAX 64

@@ -45,19 +45,28 @@ static const char *const denied_syscalls[] = {
         "swapoff",       "reboot",         "syslog",       "acct",         "quotactl",
 };
 
-static bool session_cap(cap_value_t cap)
+/* The Docker policy proxy runs as root to reach dockerd's root-only socket (as its owner, no
+ * capability needed) and resolves bind sources in jenkins' directories, whatever their mode. */
+static const cap_value_t proxy_caps[] = { CAP_DAC_OVERRIDE };
+
+struct cap_set {
+        const cap_value_t *caps;
+        size_t count;
+};
+
+static bool cap_kept(const struct cap_set *keep, cap_value_t cap)
 {
-        for (size_t i = 0; i < sizeof(session_caps) / sizeof(session_caps[0]); i++)
-                if (session_caps[i] == cap)
+        for (size_t i = 0; i < keep->count; i++)
+                if (keep->caps[i] == cap)
                         return true;
         return false;
 }
 
-static int confine_capabilities(struct sw_error *err)
+static int confine_capabilities(const struct cap_set *keep, struct sw_error *err)
 {
         int last = (int) cap_max_bits() - 1;
         for (int cap = 0; cap <= last; cap++) {
-                if (session_cap((cap_value_t) cap))
+                if (cap_kept(keep, (cap_value_t) cap))
                         continue;
                 if (cap_drop_bound((cap_value_t) cap) < 0 && errno != EINVAL)
                         return sw_error_errno(err, errno, "drop capability %d from the bounding set", cap);
@@ -69,7 +78,7 @@ static int confine_capabilities(struct sw_error *err)
                 return sw_error_errno(err, errno, "read capabilities");
         int r = cap_clear_flag(caps, CAP_INHERITABLE);
         for (int cap = 0; r == 0 && cap <= last; cap++) {
-                if (session_cap((cap_value_t) cap))
+                if (cap_kept(keep, (cap_value_t) cap))
                         continue;
                 cap_value_t value = (cap_value_t) cap;
                 r = cap_set_flag(caps, CAP_PERMITTED, 1, &value, CAP_CLEAR);
@@ -144,6 +153,21 @@ static int confine_syscalls(struct sw_error *err)
         return r;
 }
 
+static int confine(const struct cap_set *keep, struct sw_error *err)
+{
+        if (confine_capabilities(keep, err) < 0)
+                return -1;
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return sw_error_errno(err, errno, "set no_new_privs");
+        return confine_syscalls(err);
+}
+
+int init_confine_proxy(struct sw_error *err)
+{
+        const struct cap_set keep = { proxy_caps, sizeof(proxy_caps) / sizeof(proxy_caps[0]) };
+        return confine(&keep, err);
+}
+
 int init_confine_exec(char **argv)
 {
         struct sw_error err = { 0 };
@@ -151,10 +175,8 @@ int init_confine_exec(char **argv)
                 init_log("%s: give the absolute path of a program", INIT_CONFINE_FLAG);
                 return 127;
         }
-        if (confine_capabilities(&err) < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-            confine_syscalls(&err) < 0) {
-                if (!err.message[0])
-                        sw_error_errno(&err, errno, "set no_new_privs");
+        const struct cap_set keep = { session_caps, sizeof(session_caps) / sizeof(session_caps[0]) };
+        if (confine(&keep, &err) < 0) {
                 /* Never run the service unconfined. */
                 init_log("cannot confine %s: %s", argv[0], err.message);
                 return 126;

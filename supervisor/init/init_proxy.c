@@ -523,6 +523,13 @@ pid_t init_proxy_start(int listen_fd, const sigset_t *blocked, struct sw_error *
         if (pid == 0) {
                 sigprocmask(SIG_UNBLOCK, blocked, NULL);
                 setsid();
+                /* It parses what builds send, as root: a bug here must not be root in the
+                 * agent with every capability (init_confine.c). */
+                struct sw_error confine_err = { 0 };
+                if (init_confine_proxy(&confine_err) < 0) {
+                        proxy_log("cannot confine the proxy: %s", confine_err.message);
+                        _exit(1);
+                }
                 serve(listen_fd);
         }
         return pid;

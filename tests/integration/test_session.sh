@@ -46,6 +46,15 @@ test_session_confined() {
     [ $(( 0x$bounding & ~0x200404fb )) = 0 ] || fail "session bounding set $bounding exceeds sshd's needs (200404fb)"
     # setuid binaries cannot raise a session again.
     $AGENT_SSH 'su -c true root </dev/null' >/dev/null 2>&1 && fail "su worked in a build session"
+    # The Docker policy proxy (root, parsing what builds send) is confined too: the same filter,
+    # no_new_privs, and CAP_DAC_OVERRIDE (bit 1) alone.
+    local proxy_pid
+    proxy_pid=$(docker logs "$AGENT_CONTAINER" 2>&1 | sed -n 's/.*docker policy: standard (proxy pid \([0-9]*\) .*/\1/p')
+    [ -n "$proxy_pid" ] || fail "no proxy pid in the agent's log"
+    status=$(docker exec "$AGENT_CONTAINER" cat "/proc/$proxy_pid/status")
+    assert_contains "$status" "NoNewPrivs:	1" "proxy"
+    assert_contains "$status" "Seccomp:	2" "proxy"
+    assert_eq "$(awk '/^CapBnd/ {print $2}' <<<"$status")" 0000000000000002 "proxy bounding set"
     # The inner dockerd is not under the session's filter, and builds still work.
     status=$($AGENT_SSH 'cat /proc/$(pidof dockerd)/status')
     assert_contains "$status" "Seccomp:	0" "inner dockerd unconfined"
