@@ -22,6 +22,7 @@
 #include "slipway/agent_disk.h"
 #include "slipway/cleanup.h"
 #include "slipway/fsutil.h"
+#include "slipway/tool.h"
 
 #define LOOP_ATTEMPTS 16 /* another process may take the free device we were given */
 
@@ -49,66 +50,11 @@ static char *path_join(const char *dir, const char *name)
         return asprintf(&path, "%s/%s", dir, name) < 0 ? NULL : path;
 }
 
-/* Run argv (argv[0] found in PATH, then in /usr/sbin and /sbin: root's tools may be outside a
- * service's PATH), its output kept for the error message. */
+/* Run one of e2fsprogs' tools (tool.h), its output kept for the error message. */
 static int run_tool(const char *const *argv, struct sw_error *err)
 {
-        int out[2];
-        if (pipe2(out, O_CLOEXEC) < 0)
-                return sw_error_errno(err, errno, "run %s", argv[0]);
-        pid_t pid = fork();
-        if (pid < 0) {
-                close(out[0]);
-                close(out[1]);
-                return sw_error_errno(err, errno, "run %s: fork", argv[0]);
-        }
-        if (pid == 0) {
-                dup2(out[1], STDOUT_FILENO);
-                dup2(out[1], STDERR_FILENO);
-                int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (devnull >= 0)
-                        dup2(devnull, STDIN_FILENO);
-                execvp(argv[0], (char *const *) argv);
-                char path[128];
-                snprintf(path, sizeof(path), "/usr/sbin/%s", argv[0]);
-                execv(path, (char *const *) argv);
-                snprintf(path, sizeof(path), "/sbin/%s", argv[0]);
-                execv(path, (char *const *) argv);
-                dprintf(STDERR_FILENO, "cannot run %s: %s (install e2fsprogs)", argv[0],
-                        strerror(errno));
-                _exit(127);
-        }
-        close(out[1]);
-        char message[512];
-        size_t len = 0;
-        for (;;) {
-                ssize_t n = read(out[0], message + len, sizeof(message) - 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                len += (size_t) n;
-                if (len == sizeof(message) - 1) {
-                        char drain[256]; /* keep reading: a full pipe would block the tool */
-                        while (read(out[0], drain, sizeof(drain)) > 0)
-                                ;
-                        break;
-                }
-        }
-        message[len] = '\0';
-        close(out[0]);
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return sw_error_errno(err, errno, "run %s: wait", argv[0]);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                for (char *p = message; *p; p++)
-                        if (*p == '\n')
-                                *p = ' ';
-                return sw_error_set(err, EIO, "%s failed: %s", argv[0],
-                                    message[0] ? message : "no output");
-        }
-        return 0;
+        const struct tool_run run = { .argv = argv, .netns_fd = -1, .package = "e2fsprogs" };
+        return tool_run(&run, err);
 }
 
 /* A sparse image file of bytes. On btrfs, no copy-on-write for it: the file system inside

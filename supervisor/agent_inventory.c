@@ -70,7 +70,7 @@ static bool agent_id_listed(json_t *agents, const char *id)
         return false;
 }
 
-static bool agent_id_valid(const char *id)
+bool agent_id_valid(const char *id)
 {
         if (strlen(id) != 2 * AGENT_ID_BYTES)
                 return false;

@@ -221,16 +221,6 @@ static void ctx_fail(struct parse_ctx *ctx, int code, int line, const char *fmt,
         ctx->error_line = line;
 }
 
-static int reason_set(char *reason, size_t size, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static int reason_set(char *reason, size_t size, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(reason, size, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
 
 /* "jenkins", "host" or "template NAME": how messages name a section. */
 static const char *section_label(const struct parse_ctx *ctx, enum section_kind kind, size_t index,
@@ -270,7 +260,7 @@ static int parse_range(const char *value, long long min, long long max, long lon
                         n = n * 10 + (*p - '0');
         }
         if (!ok || n < min || n > max)
-                return reason_set(reason, size, "expected %lld-%lld, not \"%s\"", min, max, value);
+                return sw_reason_set(reason, size, "expected %lld-%lld, not \"%s\"", min, max, value);
         *out = n;
         return 0;
 }
@@ -312,19 +302,19 @@ static int check_listen_address(const char *value, char *reason, size_t size)
                 host_len -= 2;
         }
         if (!colon || host_len == 0 || host_len >= sizeof(host))
-                return reason_set(reason, size, "expected ADDRESS:PORT (e.g. 127.0.0.1:9469 or "
+                return sw_reason_set(reason, size, "expected ADDRESS:PORT (e.g. 127.0.0.1:9469 or "
                                   "[::1]:9469), not \"%s\"", text);
         memcpy(host, value, host_len);
         host[host_len] = '\0';
         /* "::1:9469" could be read two ways. */
         if (!bracketed && strchr(host, ':'))
-                return reason_set(reason, size, "an IPv6 address goes in brackets, as in "
+                return sw_reason_set(reason, size, "an IPv6 address goes in brackets, as in "
                                   "[::1]:9469, not \"%s\"", text);
         if (!address_literal(host, &unspecified))
-                return reason_set(reason, size, "expected an IPv4 or [IPv6] address before the "
+                return sw_reason_set(reason, size, "expected an IPv4 or [IPv6] address before the "
                                   "port, not \"%s\"", host);
         if (parse_range(colon + 1, 1, 65535, &port, port_reason, sizeof(port_reason)) < 0)
-                return reason_set(reason, size, "port: %s", port_reason);
+                return sw_reason_set(reason, size, "port: %s", port_reason);
         return 0;
 }
 
@@ -334,7 +324,7 @@ static int check_agent_host(const char *value, char *reason, size_t size)
         bool unspecified;
         if (address_literal(value, &unspecified)) {
                 if (unspecified)
-                        return reason_set(reason, size,
+                        return sw_reason_set(reason, size,
                                           "%s is no address to connect to: give this host's "
                                           "address or name as Jenkins reaches it", value);
                 return 0;
@@ -344,7 +334,7 @@ static int check_agent_host(const char *value, char *reason, size_t size)
                     strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") == len;
         /* All digits and dots is a mistyped IPv4 address, not a name. */
         if (!name || strspn(value, "0123456789.") == len)
-                return reason_set(reason, size,
+                return sw_reason_set(reason, size,
                                   "expected an IPv4 or IPv6 address or a host name, not \"%s\"", value);
         return 0;
 }
@@ -358,16 +348,16 @@ static int check_url(const char *url, char *reason, size_t size)
         else if (strncmp(url, "https://", 8) == 0)
                 rest = url + 8;
         else
-                return reason_set(reason, size,
+                return sw_reason_set(reason, size,
                                   "expected http://HOST[:PORT][/PATH] or https://..., not \"%s\"", url);
         if (strpbrk(url, " \t"))
-                return reason_set(reason, size, "spaces in \"%s\"", url);
+                return sw_reason_set(reason, size, "spaces in \"%s\"", url);
         if (strpbrk(url, "?#"))
-                return reason_set(reason, size,
+                return sw_reason_set(reason, size,
                                   "\"%s\" has a query or fragment: give Jenkins' root URL", url);
         size_t authority_len = strcspn(rest, "/");
         if (memchr(rest, '@', authority_len))
-                return reason_set(reason, size,
+                return sw_reason_set(reason, size,
                                   "no credentials in the URL: use user and token-file (or password-file)");
         const char *port = NULL;
         size_t host_len;
@@ -377,20 +367,20 @@ static int check_url(const char *url, char *reason, size_t size)
                 unsigned char binary[sizeof(struct in6_addr)];
                 size_t address_len = close ? (size_t) (close - rest - 1) : 0;
                 if (!close || address_len >= sizeof(address))
-                        return reason_set(reason, size, "bad IPv6 address in \"%s\"", url);
+                        return sw_reason_set(reason, size, "bad IPv6 address in \"%s\"", url);
                 memcpy(address, rest + 1, address_len);
                 address[address_len] = '\0';
                 if (inet_pton(AF_INET6, address, binary) != 1)
-                        return reason_set(reason, size, "bad IPv6 address in \"%s\"", url);
+                        return sw_reason_set(reason, size, "bad IPv6 address in \"%s\"", url);
                 host_len = (size_t) (close - rest) + 1;
                 if (host_len < authority_len && rest[host_len] != ':')
-                        return reason_set(reason, size, "bad host in \"%s\"", url);
+                        return sw_reason_set(reason, size, "bad host in \"%s\"", url);
         } else {
                 host_len = strcspn(rest, ":/");
                 if (host_len == 0)
-                        return reason_set(reason, size, "no host in \"%s\"", url);
+                        return sw_reason_set(reason, size, "no host in \"%s\"", url);
                 if (!id_chars_only(rest, host_len))
-                        return reason_set(reason, size, "bad host in \"%s\"", url);
+                        return sw_reason_set(reason, size, "bad host in \"%s\"", url);
         }
         if (host_len < authority_len)
                 port = rest + host_len + 1; /* after ':' */
@@ -403,7 +393,7 @@ static int check_url(const char *url, char *reason, size_t size)
                         number = number * 10 + (port[i] - '0');
                 }
                 if (!ok || number < 1 || number > 65535)
-                        return reason_set(reason, size, "bad port in \"%s\"", url);
+                        return sw_reason_set(reason, size, "bad port in \"%s\"", url);
         }
         return 0;
 }
@@ -427,12 +417,12 @@ static int parse_labels(const char *value, char **out, char *reason, size_t size
                 for (size_t i = 0; i < atom; i++) {
                         unsigned char c = (unsigned char) p[i];
                         if (c < 0x20 || c == 0x7f || strchr(forbidden, c))
-                                return reason_set(reason, size,
+                                return sw_reason_set(reason, size,
                                                   "label \"%.*s\": '%c' is not allowed in a Jenkins label",
                                                   (int) atom, p, c < 0x20 || c == 0x7f ? '?' : c);
                 }
                 if ((atom == 1 && p[0] == '.') || (atom == 2 && p[0] == '.' && p[1] == '.'))
-                        return reason_set(reason, size, "label \"%.*s\" is not allowed", (int) atom, p);
+                        return sw_reason_set(reason, size, "label \"%.*s\" is not allowed", (int) atom, p);
                 if (len > 0)
                         labels[len++] = ' ';
                 memcpy(labels + len, p, atom);
@@ -441,7 +431,7 @@ static int parse_labels(const char *value, char **out, char *reason, size_t size
         }
         labels[len] = '\0';
         if (len == 0)
-                return reason_set(reason, size, "no labels");
+                return sw_reason_set(reason, size, "no labels");
         *out = TAKE_PTR(labels);
         return 0;
 }
@@ -453,7 +443,7 @@ static int check_image(const char *value, char *reason, size_t size)
         if (len > 255 || !strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
                                  value[0]) ||
             strspn(value, ID_CHARS "/:@") != len)
-                return reason_set(reason, size,
+                return sw_reason_set(reason, size,
                                   "expected an image reference like slipway/agent:latest, not \"%s\"",
                                   value);
         return 0;
@@ -466,7 +456,7 @@ static int check_cache(const char *value, char *reason, size_t size)
         if (strcmp(value, "current") == 0 || strcmp(value, "none") == 0)
                 return 0;
         if (len == 0 || len >= CACHE_GENERATION_ID_MAX || value[0] == '.' || !id_chars_only(value, len))
-                return reason_set(reason, size,
+                return sw_reason_set(reason, size,
                                   "expected \"current\", \"none\" or a generation id (see `slipway "
                                   "cache ls`), not \"%s\"", value);
         return 0;
@@ -476,7 +466,7 @@ static int parse_seed_strategy(const char *value, enum seed_strategy *out, char 
 {
         if (seed_strategy_parse(value, out) == 0)
                 return 0;
-        return reason_set(reason, size, "expected %s, %s, %s or %s, not \"%s\"",
+        return sw_reason_set(reason, size, "expected %s, %s, %s or %s, not \"%s\"",
                           seed_strategy_name(SEED_LAYER_LINK), seed_strategy_name(SEED_REFLINK),
                           seed_strategy_name(SEED_COPY), seed_strategy_name(SEED_BTRFS_SNAPSHOT),
                           value);
@@ -491,7 +481,7 @@ static int key_parse(const struct key_def *def, void *base, const char *value, c
         long long number = 0;
         int r = 0;
         if (value[0] == '\0' && def->type != KEY_TEXT)
-                return reason_set(reason, size, "empty value (leave the key out for the default)");
+                return sw_reason_set(reason, size, "empty value (leave the key out for the default)");
         switch (def->type) {
         case KEY_URL:
                 r = check_url(value, reason, size);
@@ -499,17 +489,17 @@ static int key_parse(const struct key_def *def, void *base, const char *value, c
         case KEY_USER:
                 /* HTTP Basic puts "user:token" on the wire: a ':' in the user cannot be sent. */
                 if (strchr(value, ':'))
-                        r = reason_set(reason, size, "':' cannot be part of a user name");
+                        r = sw_reason_set(reason, size, "':' cannot be part of a user name");
                 break;
         case KEY_PATH:
                 if (value[0] != '/')
-                        r = reason_set(reason, size, "expected an absolute path, not \"%s\"", value);
+                        r = sw_reason_set(reason, size, "expected an absolute path, not \"%s\"", value);
                 else if (strlen(value) >= PATH_MAX)
-                        r = reason_set(reason, size, "path too long");
+                        r = sw_reason_set(reason, size, "path too long");
                 break;
         case KEY_CREDENTIALS_ID:
                 if (strpbrk(value, " \t"))
-                        r = reason_set(reason, size, "spaces in \"%s\"", value);
+                        r = sw_reason_set(reason, size, "spaces in \"%s\"", value);
                 break;
         case KEY_AGENT_HOST:
                 r = check_agent_host(value, reason, size);
@@ -517,7 +507,7 @@ static int key_parse(const struct key_def *def, void *base, const char *value, c
         case KEY_BIND_ADDRESS: {
                 bool unspecified;
                 if (!address_literal(value, &unspecified))
-                        r = reason_set(reason, size, "expected an IPv4 or IPv6 address, not \"%s\"",
+                        r = sw_reason_set(reason, size, "expected an IPv4 or IPv6 address, not \"%s\"",
                                        value);
                 break;
         }
@@ -527,7 +517,7 @@ static int key_parse(const struct key_def *def, void *base, const char *value, c
         case KEY_NODE_PREFIX: {
                 size_t len = strlen(value);
                 if (len > NODE_PREFIX_MAX || !id_chars_only(value, len))
-                        r = reason_set(reason, size,
+                        r = sw_reason_set(reason, size,
                                        "expected 1-%d characters of a-z A-Z 0-9 _ . -, not \"%s\"",
                                        NODE_PREFIX_MAX, value);
                 break;
@@ -544,7 +534,7 @@ static int key_parse(const struct key_def *def, void *base, const char *value, c
                 return r;
         case KEY_DOCKER_HOST:
                 if (strncmp(value, "unix://", 7) != 0 || value[7] != '/')
-                        r = reason_set(reason, size,
+                        r = sw_reason_set(reason, size,
                                        "expected unix:///PATH (a local socket), not \"%s\"", value);
                 break;
         case KEY_LABELS:
@@ -562,7 +552,7 @@ static int key_parse(const struct key_def *def, void *base, const char *value, c
                         *(bool *) field = strcmp(value, "trusted") == 0;
                         return 0;
                 }
-                return reason_set(reason, size, "expected standard or trusted, not \"%s\"", value);
+                return sw_reason_set(reason, size, "expected standard or trusted, not \"%s\"", value);
         case KEY_CPUS:
                 return limits_parse_cpus(value, field, reason, size);
         case KEY_MEMORY:
@@ -840,29 +830,29 @@ static int secret_read(const char *path, char **out, char *reason, size_t size)
          * O_NONBLOCK: opening a FIFO must not hang (fstat refuses it next). */
         _cleanup_close_ int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         if (fd < 0 && errno == ELOOP)
-                return reason_set(reason, size, "%s is a symbolic link: name the file itself", path);
+                return sw_reason_set(reason, size, "%s is a symbolic link: name the file itself", path);
         if (fd < 0) {
                 int saved = errno;
-                reason_set(reason, size, "%s: %s", path, strerror(saved));
+                sw_reason_set(reason, size, "%s: %s", path, strerror(saved));
                 return -saved;
         }
         struct stat st;
         if (fstat(fd, &st) < 0) {
                 int saved = errno;
-                reason_set(reason, size, "%s: %s", path, strerror(saved));
+                sw_reason_set(reason, size, "%s: %s", path, strerror(saved));
                 return -saved;
         }
         if (!S_ISREG(st.st_mode))
-                return reason_set(reason, size, "%s is not a regular file", path);
+                return sw_reason_set(reason, size, "%s is not a regular file", path);
         uid_t uid = geteuid();
         if (st.st_uid != uid) {
-                reason_set(reason, size,
+                sw_reason_set(reason, size,
                            "%s belongs to uid %u, not to uid %u that runs slipway (chown %u %s)",
                            path, (unsigned) st.st_uid, (unsigned) uid, (unsigned) uid, path);
                 return -EACCES;
         }
         if (st.st_mode & 077) {
-                reason_set(reason, size,
+                sw_reason_set(reason, size,
                            "%s has mode %04o: group and others must have no access (chmod 600 %s)",
                            path, (unsigned) (st.st_mode & 07777), path);
                 return -EACCES;
@@ -880,7 +870,7 @@ static int secret_read(const char *path, char **out, char *reason, size_t size)
                         continue;
                 if (n < 0) {
                         int saved = errno;
-                        reason_set(reason, size, "read %s: %s", path, strerror(saved));
+                        sw_reason_set(reason, size, "read %s: %s", path, strerror(saved));
                         return -saved;
                 }
                 if (n == 0)
@@ -890,13 +880,13 @@ static int secret_read(const char *path, char **out, char *reason, size_t size)
         if (len > 0 && buffer.data[len - 1] == '\n')
                 len--;
         if (len > CONFIG_MAX_SECRET)
-                return reason_set(reason, size, "%s: longer than %d bytes", path, CONFIG_MAX_SECRET);
+                return sw_reason_set(reason, size, "%s: longer than %d bytes", path, CONFIG_MAX_SECRET);
         if (len == 0)
-                return reason_set(reason, size, "%s is empty", path);
+                return sw_reason_set(reason, size, "%s is empty", path);
         for (size_t i = 0; i < len; i++) {
                 unsigned char c = (unsigned char) buffer.data[i];
                 if (c < 0x20 || c == 0x7f)
-                        return reason_set(reason, size,
+                        return sw_reason_set(reason, size,
                                           "%s: control character at byte %zu (the file holds one "
                                           "line: the secret)", path, i + 1);
         }

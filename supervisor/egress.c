@@ -3,7 +3,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,20 +13,11 @@
 #include "slipway/cleanup.h"
 #include "slipway/egress.h"
 #include "slipway/fsutil.h"
+#include "slipway/tool.h"
 
 #define EGRESS_CHAIN "SLIPWAY-EGRESS"
 #define AGENT_INTERFACE "eth0" /* the agent's one interface on the outer Docker network */
 
-static int reason_set(char *reason, size_t size, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static int reason_set(char *reason, size_t size, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(reason, size, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
 
 /* "a.b.c.d[/len]:port" (len bytes of entry) into "a.b.c.d/len:port" appended to out. */
 static int egress_entry(const char *entry, size_t len, char *out, size_t out_size, char *reason,
@@ -35,13 +25,13 @@ static int egress_entry(const char *entry, size_t len, char *out, size_t out_siz
 {
         char text[64];
         if (len == 0 || len >= sizeof(text))
-                return reason_set(reason, size, "expected ADDRESS[/BITS]:PORT, not \"%.*s\"",
+                return sw_reason_set(reason, size, "expected ADDRESS[/BITS]:PORT, not \"%.*s\"",
                                   (int) len, entry);
         memcpy(text, entry, len);
         text[len] = '\0';
         char *colon = strrchr(text, ':');
         if (!colon)
-                return reason_set(reason, size, "\"%s\": no port (expected ADDRESS[/BITS]:PORT)", text);
+                return sw_reason_set(reason, size, "\"%s\": no port (expected ADDRESS[/BITS]:PORT)", text);
         *colon = '\0';
         const char *port_text = colon + 1;
         long port = 0;
@@ -51,7 +41,7 @@ static int egress_entry(const char *entry, size_t len, char *out, size_t out_siz
                 port = port * 10 + (*p - '0');
         }
         if (!port_ok || port < 1 || port > 65535)
-                return reason_set(reason, size, "\"%s:%s\": expected a port 1-65535", text, port_text);
+                return sw_reason_set(reason, size, "\"%s:%s\": expected a port 1-65535", text, port_text);
         long bits = 32;
         char *slash = strchr(text, '/');
         if (slash) {
@@ -59,12 +49,12 @@ static int egress_entry(const char *entry, size_t len, char *out, size_t out_siz
                 char *end = NULL;
                 bits = strtol(slash + 1, &end, 10);
                 if (slash[1] < '0' || slash[1] > '9' || *end || bits < 0 || bits > 32)
-                        return reason_set(reason, size, "\"%s/%s\": expected a prefix length 0-32",
+                        return sw_reason_set(reason, size, "\"%s/%s\": expected a prefix length 0-32",
                                           text, slash + 1);
         }
         struct in_addr addr;
         if (inet_pton(AF_INET, text, &addr) != 1)
-                return reason_set(reason, size,
+                return sw_reason_set(reason, size,
                                   "\"%s\" is not an IPv4 address (host names are not resolved: "
                                   "give the address)", text);
         /* The network address itself, so the rule reads as what it matches. */
@@ -93,7 +83,7 @@ int egress_parse(const char *value, char **normalized, char *reason, size_t size
                 while (trimmed > 0 && (p[trimmed - 1] == ' ' || p[trimmed - 1] == '\t'))
                         trimmed--;
                 if (++count > EGRESS_MAX_ENTRIES)
-                        return reason_set(reason, size, "more than %d destinations", EGRESS_MAX_ENTRIES);
+                        return sw_reason_set(reason, size, "more than %d destinations", EGRESS_MAX_ENTRIES);
                 int r = egress_entry(p, trimmed, out, out_size, reason, size);
                 if (r < 0)
                         return r;
@@ -150,63 +140,9 @@ int egress_apply(pid_t pid, const char *normalized, struct sw_error *err)
         _cleanup_close_ int ns = open(ns_path, O_RDONLY | O_CLOEXEC);
         if (ns < 0)
                 return sw_error_errno(err, errno, "egress rules: open %s", ns_path);
-        int in[2], out[2];
-        if (pipe2(in, O_CLOEXEC) < 0)
-                return sw_error_errno(err, errno, "egress rules");
-        if (pipe2(out, O_CLOEXEC) < 0) {
-                close(in[0]);
-                close(in[1]);
-                return sw_error_errno(err, errno, "egress rules");
-        }
-        pid_t child = fork();
-        if (child < 0) {
-                close(in[0]);
-                close(in[1]);
-                close(out[0]);
-                close(out[1]);
-                return sw_error_errno(err, errno, "egress rules: fork");
-        }
-        if (child == 0) {
-                dup2(in[0], STDIN_FILENO);
-                dup2(out[1], STDOUT_FILENO);
-                dup2(out[1], STDERR_FILENO);
-                if (setns(ns, CLONE_NEWNET) < 0) {
-                        dprintf(STDERR_FILENO, "enter the agent's network namespace: %s", strerror(errno));
-                        _exit(126);
-                }
-                execlp("iptables-restore", "iptables-restore", "--noflush", "--wait", (char *) NULL);
-                execl("/usr/sbin/iptables-restore", "iptables-restore", "--noflush", "--wait", (char *) NULL);
-                dprintf(STDERR_FILENO, "cannot run iptables-restore: %s (install iptables)", strerror(errno));
-                _exit(127);
-        }
-        close(in[0]);
-        close(out[1]);
-        int r = fs_write_all(in[1], rules, strlen(rules));
-        close(in[1]);
-        char message[512];
-        size_t len = 0;
-        for (;;) {
-                ssize_t n = read(out[0], message + len, sizeof(message) - 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                len += (size_t) n;
-                if (len == sizeof(message) - 1)
-                        break;
-        }
-        message[len] = '\0';
-        close(out[0]);
-        int status;
-        while (waitpid(child, &status, 0) < 0)
-                if (errno != EINTR)
-                        return sw_error_errno(err, errno, "egress rules: wait");
-        if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                for (char *p = message; *p; p++)
-                        if (*p == '\n')
-                                *p = ' ';
-                return sw_error_set(err, EIO, "egress rules: iptables-restore failed: %s",
-                                    message[0] ? message : "no output");
-        }
+        const char *const argv[] = { "iptables-restore", "--noflush", "--wait", NULL };
+        const struct tool_run run = { .argv = argv, .input = rules, .netns_fd = ns, .package = "iptables" };
+        if (tool_run(&run, err) < 0)
+                return sw_error_prefix(err, "egress rules");
         return 0;
 }

@@ -1,4 +1,5 @@
 /* The error convention: see include/slipway/error.h. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,4 +57,13 @@ void sw_error_clear(struct sw_error *err)
                 err->code = 0;
                 err->message[0] = '\0';
         }
+}
+
+int sw_reason_set(char *reason, size_t size, const char *fmt, ...)
+{
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(reason, size, fmt, ap);
+        va_end(ap);
+        return -EINVAL;
 }

@@ -1,26 +1,16 @@
 /* Limit values: see include/slipway/limits.h. */
 #include <errno.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "slipway/error.h"
 #include "slipway/limits.h"
 
 #define NANO 1000000000LL
 #define CPUS_MIN_NANO (NANO / 100) /* Docker refuses less than 0.01 CPU */
 
-static int reason_set(char *reason, size_t size, const char *fmt, ...)
-        __attribute__((format(printf, 3, 4)));
-static int reason_set(char *reason, size_t size, const char *fmt, ...)
-{
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(reason, size, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
 
 int limits_parse_cpus(const char *value, long long *out, char *reason, size_t size)
 {
@@ -39,7 +29,7 @@ int limits_parse_cpus(const char *value, long long *out, char *reason, size_t si
         }
         long long nano = whole * NANO + fraction;
         if (whole_digits == 0 || *p != '\0' || nano < CPUS_MIN_NANO || nano > LIMITS_CPUS_MAX * NANO)
-                return reason_set(reason, size,
+                return sw_reason_set(reason, size,
                                   "expected a number of CPUs from 0.01 to %d (e.g. 1.5), not \"%s\"",
                                   LIMITS_CPUS_MAX, value);
         *out = nano;
@@ -85,20 +75,20 @@ int limits_parse_size(const char *value, long long min, const char *min_name, lo
                         shift = 10 * (int) ((suffix - suffixes) / 2 + 1);
         }
         if (shift < 0)
-                return reason_set(reason, size,
+                return sw_reason_set(reason, size,
                                   "expected a size like 512M or 4G (K, M, G, T: powers of 1024), "
                                   "not \"%s\"", value);
         char bound[32];
         if (overflow || n > (LLONG_MAX >> shift))
-                return reason_set(reason, size, "\"%s\" is too large", value);
+                return sw_reason_set(reason, size, "\"%s\" is too large", value);
         if ((n << shift) > max) {
                 size_text(max, bound, sizeof(bound));
-                return reason_set(reason, size, "\"%s\" is more than the maximum of %s", value, bound);
+                return sw_reason_set(reason, size, "\"%s\" is more than the maximum of %s", value, bound);
         }
         n <<= shift;
         if (n < min) {
                 size_text(min, bound, sizeof(bound));
-                return reason_set(reason, size, "\"%s\" is less than %s of %s", value, min_name,
+                return sw_reason_set(reason, size, "\"%s\" is less than %s of %s", value, min_name,
                                   bound);
         }
         *out = n;
@@ -126,7 +116,7 @@ int limits_parse_pids(const char *value, long long *out, char *reason, size_t si
                         n = n * 10 + (*p - '0');
         }
         if (!ok || n < 1 || n > LIMITS_PIDS_MAX)
-                return reason_set(reason, size, "expected 1-%lld processes, not \"%s\"",
+                return sw_reason_set(reason, size, "expected 1-%lld processes, not \"%s\"",
                                   LIMITS_PIDS_MAX, value);
         *out = n;
         return 0;

@@ -110,18 +110,6 @@ int serve_unmount_under(const char *dir, struct sw_error *err)
 
 /* --- what Docker and the state hold ---------------------------------------------------------- */
 
-/* An agent id as slipway makes them: anything else in a label is not ours to act on (and
- * would not fit struct served's id). */
-static bool id_valid(const char *id)
-{
-        if (strlen(id) != 2 * AGENT_ID_BYTES)
-                return false;
-        for (const char *p = id; *p; p++)
-                if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-                        return false;
-        return true;
-}
-
 static bool agent_known(const struct server *server, const char *id)
 {
         for (const struct served *s = server->agents; s; s = s->next)
@@ -156,7 +144,7 @@ static int list_containers(struct server *server, json_t **out, struct sw_error 
         json_array_foreach(containers, i, container) {
                 const char *id = json_string_value(json_object_get(
                         json_object_get(container, "Labels"), AGENT_LABEL_ID));
-                if (id && id_valid(id))
+                if (id && agent_id_valid(id))
                         json_object_set(by_id, id, container);
         }
         *out = TAKE_PTR(by_id);
@@ -260,7 +248,7 @@ static void remove_stray_dirs(struct server *server, json_t *containers, double 
         time_t now = time(NULL);
         while ((entry = readdir(d))) {
                 const char *id = entry->d_name;
-                if (!id_valid(id) || agent_known(server, id) ||
+                if (!agent_id_valid(id) || agent_known(server, id) ||
                     json_object_get(containers, id))
                         continue;
                 _cleanup_free_ char *dir = NULL;

@@ -14,16 +14,6 @@
 #include "slipway/fsutil.h"
 #include "slipway/serve_state.h"
 
-static bool id_valid(const char *id)
-{
-        if (strlen(id) != 2 * AGENT_ID_BYTES)
-                return false;
-        for (const char *p = id; *p; p++)
-                if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-                        return false;
-        return true;
-}
-
 char *serve_state_path(const char *state_dir, const char *id)
 {
         char *path;
@@ -40,7 +30,7 @@ static long long wall_ms(void)
 int serve_state_write(const char *state_dir, const struct serve_state_record *record,
                       struct sw_error *err)
 {
-        if (!id_valid(record->id))
+        if (!agent_id_valid(record->id))
                 return sw_error_set(err, EINVAL, "state record: invalid agent id '%s'", record->id);
         _cleanup_free_ char *dir = NULL;
         _cleanup_free_ char *path = serve_state_path(state_dir, record->id);
@@ -140,7 +130,7 @@ int serve_state_load(const char *state_dir, json_t **out, struct sw_error *err)
                         continue;
                 memcpy(id, name, 2 * AGENT_ID_BYTES);
                 id[2 * AGENT_ID_BYTES] = '\0';
-                if (!id_valid(id))
+                if (!agent_id_valid(id))
                         continue;
                 int r = load_one(path, id, records, err);
                 if (r < 0)

@@ -12,54 +12,15 @@
 #include "slipway/cleanup.h"
 #include "slipway/fsutil.h"
 #include "slipway/sshkey.h"
+#include "slipway/tool.h"
 
 int sshkey_generate(const char *path, const char *comment, struct sw_error *err)
 {
-        int out[2];
-        if (pipe2(out, O_CLOEXEC) < 0)
-                return sw_error_errno(err, errno, "generate SSH key %s", path);
-        pid_t pid = fork();
-        if (pid < 0) {
-                close(out[0]);
-                close(out[1]);
-                return sw_error_errno(err, errno, "generate SSH key %s: fork", path);
-        }
-        if (pid == 0) {
-                dup2(out[1], STDOUT_FILENO);
-                dup2(out[1], STDERR_FILENO);
-                int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (devnull >= 0)
-                        dup2(devnull, STDIN_FILENO);
-                execlp("ssh-keygen", "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment,
-                       "-f", path, (char *) NULL);
-                dprintf(STDERR_FILENO, "cannot run ssh-keygen: %s (install openssh-client)",
-                        strerror(errno));
-                _exit(127);
-        }
-        close(out[1]);
-        char message[512];
-        size_t len = 0;
-        for (;;) {
-                ssize_t n = read(out[0], message + len, sizeof(message) - 1 - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        break;
-                len += (size_t) n;
-                if (len == sizeof(message) - 1)
-                        break;
-        }
-        message[len] = '\0';
-        close(out[0]);
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return sw_error_errno(err, errno, "generate SSH key %s: wait", path);
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-                message[strcspn(message, "\n")] = '\0';
-                return sw_error_set(err, EIO, "generate SSH key %s: ssh-keygen failed: %s", path,
-                                    message[0] ? message : "no output");
-        }
+        const char *const argv[] = { "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment,
+                                     "-f", path, NULL };
+        const struct tool_run run = { .argv = argv, .netns_fd = -1, .package = "openssh-client" };
+        if (tool_run(&run, err) < 0)
+                return sw_error_prefix(err, "generate SSH key %s", path);
         return 0;
 }
 

@@ -30,6 +30,9 @@
 #define AGENT_NETWORK "slipway"
 #define AGENT_DEFAULT_WORKSPACE "/home/jenkins/agent"
 #define AGENT_ID_BYTES 6 /* 12 hex characters */
+/* An id as slipway makes them (2 * AGENT_ID_BYTES lowercase hex digits): anything else found in
+ * a label, a directory name or a state record is not an agent of ours to act on. */
+bool agent_id_valid(const char *id);
 
 struct agent_options {
         const char *name;             /* container name; NULL: "slipway-<id>" */

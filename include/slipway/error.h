@@ -29,4 +29,8 @@ int sw_error_prefix(struct sw_error *err, const char *fmt, ...)
 
 void sw_error_clear(struct sw_error *err);
 
+/* For parsers that explain a refusal in a caller's buffer: write the reason (bounded) and
+ * return -EINVAL. */
+int sw_reason_set(char *reason, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif
