@@ -68,9 +68,11 @@ static const struct route_rule routes[] = {
         { "GET", "/containers/*/changes", DOCKER_POLICY_PLAIN, DOCKER_POLICY_BODY_NONE },
         { "GET", "/containers/*/export", DOCKER_POLICY_PLAIN, DOCKER_POLICY_BODY_NONE },
         { "GET", "/containers/*/stats", DOCKER_POLICY_PLAIN, DOCKER_POLICY_BODY_NONE },
-        { "GET", "/containers/*/archive", DOCKER_POLICY_PLAIN, DOCKER_POLICY_BODY_NONE },
-        { "HEAD", "/containers/*/archive", DOCKER_POLICY_PLAIN, DOCKER_POLICY_BODY_NONE },
-        { "PUT", "/containers/*/archive", DOCKER_POLICY_PLAIN, DOCKER_POLICY_BODY_STREAM },
+        /* docker cp mounts the container's binds by path (as root), started or not: the same
+         * re-check as start. */
+        { "GET", "/containers/*/archive", DOCKER_POLICY_CONTAINER_START, DOCKER_POLICY_BODY_NONE },
+        { "HEAD", "/containers/*/archive", DOCKER_POLICY_CONTAINER_START, DOCKER_POLICY_BODY_NONE },
+        { "PUT", "/containers/*/archive", DOCKER_POLICY_CONTAINER_START, DOCKER_POLICY_BODY_STREAM },
         { "POST", "/containers/*/start", DOCKER_POLICY_CONTAINER_START, DOCKER_POLICY_BODY_NONE },
         { "POST", "/containers/*/restart", DOCKER_POLICY_CONTAINER_START, DOCKER_POLICY_BODY_NONE },
         { "POST", "/containers/*/stop", DOCKER_POLICY_PLAIN, DOCKER_POLICY_BODY_NONE },
@@ -128,7 +130,11 @@ static bool pattern_match(const char *pattern, const char *path, char *name, siz
                         if (path_left - rest_len == 0)
                                 return false;
                         if (name) {
-                                size_t n = path_left - rest_len < name_size - 1 ? path_left - rest_len : name_size - 1;
+                                /* A name that does not fit is not matched (never cut: a check
+                                 * would then look at another container). */
+                                size_t n = path_left - rest_len;
+                                if (n > name_size - 1)
+                                        return false;
                                 memcpy(name, s, n);
                                 name[n] = '\0';
                         }
@@ -138,9 +144,10 @@ static bool pattern_match(const char *pattern, const char *path, char *name, siz
                         if (slen == 0)
                                 return false;
                         if (name) {
-                                size_t n = slen < name_size - 1 ? slen : name_size - 1;
-                                memcpy(name, s, n);
-                                name[n] = '\0';
+                                if (slen > name_size - 1)
+                                        return false;
+                                memcpy(name, s, slen);
+                                name[slen] = '\0';
                         }
                 } else if (plen != slen || strncmp(p, s, plen) != 0) {
                         return false;
@@ -665,9 +672,28 @@ static int check_security_opt(json_t *opts, struct sw_error *err)
         return 0;
 }
 
+/* dockerd restarts such containers on its own, past the proxy's start-time bind re-check. */
+static int check_restart_policy(json_t *obj, struct sw_error *err)
+{
+        json_t *policy = field(obj, "RestartPolicy");
+        if (unset(policy))
+                return 0;
+        if (!json_is_object(policy))
+                return DENY(err, "RestartPolicy must be an object");
+        const char *name;
+        if (string_field(policy, "Name", &name, err) < 0)
+                return -1;
+        if (*name && strcmp(name, "no") != 0)
+                return DENY(err, "--restart %s is not allowed (dockerd would restart the container "
+                                 "without the proxy's checks)", name);
+        return 0;
+}
+
 /* The HostConfig rules, on obj (HostConfig, or the top level of a create body). */
 static int check_host_fields(const struct docker_policy *policy, json_t *obj, struct sw_error *err)
 {
+        if (check_restart_policy(obj, err) < 0)
+                return -1;
         json_t *v = field(obj, "Privileged");
         if (v && !json_is_null(v) && !json_is_false(v))
                 return DENY(err, "privileged containers are not allowed");
@@ -788,7 +814,7 @@ static int check_container_update(json_t *body, struct sw_error *err)
         }
         known[n++] = "RestartPolicy";
         known[n] = NULL;
-        if (check_known(body, "docker update", known, err) < 0)
+        if (check_known(body, "docker update", known, err) < 0 || check_restart_policy(body, err) < 0)
                 return -1;
         return check_resources(body, err);
 }
@@ -948,6 +974,21 @@ int docker_policy_check_inspect(const struct docker_policy *policy, const char *
                         json_t *type = json_object_get(m, "Type"), *source = json_object_get(m, "Source");
                         if (json_is_string(type) && strcmp(json_string_value(type), "bind") == 0 &&
                             (r = check_bind_source(policy, json_is_string(source) ? json_string_value(source) : "",
+                                                   err)) < 0)
+                                break;
+                }
+        }
+        if (r == 0) {
+                /* The mount points dockerd will really mount, those inherited through
+                 * VolumesFrom included (they are in no HostConfig of this container). */
+                json_t *points = json_object_get(root, "Mounts");
+                size_t i;
+                json_t *m;
+                json_array_foreach(points, i, m) {
+                        json_t *type = json_object_get(m, "Type"), *source = json_object_get(m, "Source");
+                        if (!json_is_string(type) || strcmp(json_string_value(type), "bind") != 0)
+                                continue;
+                        if ((r = check_bind_source(policy, json_is_string(source) ? json_string_value(source) : "",
                                                    err)) < 0)
                                 break;
                 }

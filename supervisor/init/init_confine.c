@@ -13,7 +13,9 @@
  * keyring, open_by_handle_at, joining or creating user namespaces (unshare/clone with
  * CLONE_NEWUSER; clone3 answers ENOSYS so that libc falls back to clone, whose flags a filter
  * can read), attaching ptrace or reading the memory of processes the caller did not start
- * (PTRACE_TRACEME, how debuggers start a program, stays allowed), userfaultfd, perf events,
+ * (PTRACE_TRACEME, how debuggers start a program, stays allowed; pidfd_getfd and
+ * process_madvise too; /proc/PID/mem of the same user is not a system call a filter can
+ * tell apart), userfaultfd, perf events,
  * io_uring, swap, reboot, syslog, acct and quotactl. Everything else is allowed: the inner
  * dockerd is not under this filter and gives containers Docker's own. */
 #include <errno.h>
@@ -41,7 +43,8 @@ static const char *const denied_syscalls[] = {
         "mount_setattr", "kexec_load",     "kexec_file_load", "init_module", "finit_module",
         "delete_module", "bpf",            "keyctl",       "add_key",      "request_key",
         "open_by_handle_at", "setns",      "userfaultfd",  "perf_event_open", "process_vm_readv",
-        "process_vm_writev", "io_uring_setup", "io_uring_enter", "io_uring_register", "swapon",
+        "process_vm_writev", "pidfd_getfd", "process_madvise", "io_uring_setup", "io_uring_enter",
+        "io_uring_register", "swapon",
         "swapoff",       "reboot",         "syslog",       "acct",         "quotactl",
 };
 

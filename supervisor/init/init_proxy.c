@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -253,7 +254,8 @@ static int dockerd_get(const char *path, char **body, size_t *body_len)
         return status;
 }
 
-/* Starting re-checks the binds: a workspace directory may have become a symlink since create. */
+/* Starting (and docker cp, which mounts them too) re-checks the binds: a workspace directory may
+ * have become a symlink since create. */
 static int check_start(const struct docker_policy_route *route, const char *path, struct sw_error *err)
 {
         char inspect[600];
@@ -265,14 +267,55 @@ static int check_start(const struct docker_policy_route *route, const char *path
         size_t len = 0;
         int status = dockerd_get(inspect, &body, &len);
         if (status < 0)
-                return sw_error_set(err, 502, "slipway proxy: cannot inspect container %s before starting it",
+                return sw_error_set(err, 502, "slipway proxy: cannot inspect container %s before using its mounts",
                                    route->container);
-        int r = 0;
+        int r;
         if (status == 200)
                 r = docker_policy_check_inspect(&policy, body, len, err);
-        /* Any other status: dockerd's start will give the same error. */
+        else /* fail closed: nothing is known of its mounts */
+                r = sw_error_set(err, status == 404 ? 404 : 403,
+                                 "slipway policy: container %s: inspect answered %d, so its mounts cannot be checked",
+                                 route->container, status);
         free(body);
         return r;
+}
+
+/* dockerd's response head on a hijack route, passed to the client as read: *taken when dockerd
+ * took the connection over (101, or 200 with one of Docker's stream content types). */
+static int forward_response_head(int client, int upstream, bool *taken)
+{
+        char head[16384];
+        size_t len = 0;
+        *taken = false;
+        while (len < sizeof(head) - 1) {
+                ssize_t n = read(upstream, head + len, sizeof(head) - 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                len += (size_t) n;
+                head[len] = '\0';
+                if (strstr(head, "\r\n\r\n"))
+                        break;
+        }
+        head[len] = '\0';
+        if (len == 0 || write_all(client, head, len) < 0)
+                return -1;
+        char *end = strstr(head, "\r\n\r\n");
+        if (!end)
+                return 0; /* no complete head: not taken over */
+        *end = '\0';
+        int status = 0;
+        if (sscanf(head, "HTTP/1.%*1[01] %3d", &status) != 1)
+                return 0;
+        if (status == 101) {
+                *taken = true;
+        } else if (status == 200) {
+                for (char *line = strstr(head, "\r\n"); line; line = strstr(line + 2, "\r\n"))
+                        if (strncasecmp(line + 2, "Content-Type: application/vnd.docker.", 38) == 0)
+                                *taken = true;
+        }
+        return 0;
 }
 
 /* Copy both ways until dockerd closes (hijacked streams), or until dockerd closes the response
@@ -374,13 +417,16 @@ static void serve_connection(int client)
                 } else {
                         r = docker_policy_check_body(&policy, &route, json, json_len, &err);
                 }
-                if (r == 0 && route.kind == DOCKER_POLICY_CONTAINER_START)
-                        r = check_start(&route, req.path, &err);
                 if (r < 0) {
                         proxy_log("denied %s %s: %s", req.method, req.path, err.message);
                         respond_error(client, err.code, err.message);
                         return;
                 }
+        }
+        if (route.kind == DOCKER_POLICY_CONTAINER_START && check_start(&route, req.path, &err) < 0) {
+                proxy_log("denied %s %s: %s", req.method, req.path, err.message);
+                respond_error(client, err.code, err.message);
+                return;
         }
 
         _cleanup_close_ int upstream = connect_dockerd();
@@ -399,7 +445,11 @@ static void serve_connection(int client)
         static char upstream_head[HTTP_HEAD_MAX + 16384];
         int len = snprintf(upstream_head, sizeof(upstream_head), "%s %s%s%s HTTP/1.1\r\nHost: docker\r\n%s%s%s\r\n",
                            req.method, req.path, req.query[0] ? "?" : "", req.query,
-                           hijack && req.upgrade_tcp ? "Connection: Upgrade\r\nUpgrade: tcp\r\n" : "Connection: close\r\n",
+                           /* "close" even when upgrading: a hijack route that answers without
+                            * taking the connection over (exec start of an unknown id, or
+                            * detached) must not go on reading requests from it. */
+                           hijack && req.upgrade_tcp ? "Connection: Upgrade, close\r\nUpgrade: tcp\r\n"
+                                                     : "Connection: close\r\n",
                            req.forward, framing);
         if (len >= (int) sizeof(upstream_head) || write_all(upstream, upstream_head, (size_t) len) < 0)
                 return;
@@ -430,10 +480,15 @@ static void serve_connection(int client)
                                 break;
                 }
         }
-        /* Bytes the client sent after its request: stdin of a hijacked stream. */
-        if (hijack && body.done && body.pending_len && write_all(upstream, body.pending, body.pending_len) < 0)
+        /* Bytes the client sent after its request are stdin of a hijacked stream, but only once
+         * dockerd has taken the connection over: before that they could be a second request,
+         * which dockerd would read unjudged. */
+        bool taken = false;
+        if (hijack && forward_response_head(client, upstream, &taken) < 0)
                 return;
-        relay(client, upstream, hijack);
+        if (taken && body.done && body.pending_len && write_all(upstream, body.pending, body.pending_len) < 0)
+                return;
+        relay(client, upstream, taken);
 }
 
 static __attribute__((noreturn)) void serve(int listen_fd)

@@ -61,7 +61,8 @@ my $buf; while (sysread($s, $buf, 65536)) { print $buf }'
 # Send a raw request; exit 1 (printing the response) unless the status is 2xx.
 attack_raw() {
     local response
-    response=$($ATTACK_SSH perl -e "$(printf '%q' "$ATTACK_RAW")")
+    # Bounded: a proxy that let dockerd keep the connection open must fail the row, not hang.
+    response=$($ATTACK_SSH timeout 20 perl -e "$(printf '%q' "$ATTACK_RAW")")
     echo "$response"
     head -n1 <<<"$response" | grep -q '^HTTP/1.[01] 2'
 }
@@ -77,6 +78,21 @@ json_request() {
     local path=$1 body=$2
     printf 'POST %s HTTP/1.1\r\nHost: d\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' \
         "$path" "$(printf '%s' "$body" | wc -c)" "$body"
+}
+
+# Two requests in one write: an exec start that dockerd answers without taking the connection
+# over (unknown id), then a privileged create. Only the first may reach dockerd: fails (saying
+# so) when the smuggled container exists afterwards.
+smuggle_after_exec_start() {
+    {
+        printf 'POST /v1.45/exec/nosuch/start HTTP/1.1\r\nHost: d\r\nUpgrade: tcp\r\nConnection: Upgrade\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'
+        json_request '/v1.45/containers/create?name=smuggled' '{"Image":"tiny:1","HostConfig":{"Privileged":true}}'
+    } | attack_raw >/dev/null || true
+    if [ -n "$($ATTACK_SSH docker ps -aq --filter name=^smuggled\$)" ]; then
+        echo "the smuggled container was created"
+        return 1
+    fi
+    echo "not created"
 }
 
 # The agent's ssh command, aimed at its container's address on the test bridge instead of the
@@ -187,6 +203,15 @@ test_attacks() {
         $ATTACK_SSH docker run --rm -v /home/jenkins/../../etc:/h tiny:1 true
     attack_row "bind dir swapped for a symlink to / before start" denied \
         $ATTACK_SSH 'mkdir -p agent/ws/d && docker create --name swapped -v /home/jenkins/agent/ws/d:/h tiny:1 /bin/busybox ls /h >/dev/null && rmdir agent/ws/d && ln -s / agent/ws/d && docker start -a swapped'
+    # docker cp and --volumes-from mount binds too: both are re-checked like start.
+    attack_row "docker cp through a bind swapped for a symlink to /" denied \
+        $ATTACK_SSH 'mkdir -p agent/ws/cpd && docker create --name cpswap -v /home/jenkins/agent/ws/cpd:/m tiny:1 /bin/busybox true >/dev/null && rmdir agent/ws/cpd && ln -s / agent/ws/cpd && docker cp cpswap:/m/etc/hostname -'
+    attack_row "--volumes-from a bind swapped for a symlink to /, start" denied \
+        $ATTACK_SSH 'mkdir -p agent/ws/vf && docker create --name vfa -v /home/jenkins/agent/ws/vf:/x tiny:1 /bin/busybox true >/dev/null && docker create --name vfb --volumes-from vfa tiny:1 /bin/busybox ls /x >/dev/null && rmdir agent/ws/vf && ln -s / agent/ws/vf && docker start -a vfb'
+    attack_row "docker run --restart always (restarts skip the proxy)" denied \
+        $ATTACK_SSH docker run -d --restart always tiny:1 /bin/busybox true
+    attack_row "raw: exec start of an unknown id, then a privileged create" works:"not created" \
+        smuggle_after_exec_start
     # A bind is judged by path: a hard link to a root file in the workspace would pass. The
     # workspace is its own mount (link(2) across mounts fails), and fs.protected_hardlinks.
     attack_row "hard link of /etc/shadow into the workspace" fails:"failed to create hard link" \

@@ -334,6 +334,44 @@ static void test_start_recheck_from_inspect(void **state)
         assert_true(docker_policy_check_inspect(&policy, mount, strlen(mount), &err) < 0);
         assert_true(docker_policy_check_inspect(&policy, "nope", 4, &err) < 0);
         assert_int_equal(err.code, 502);
+        /* Mount points inherited through VolumesFrom are in no HostConfig of this container,
+         * only in its effective Mounts. */
+        const char *inherited = "{\"HostConfig\":{\"Binds\":null,\"VolumesFrom\":[\"a\"]},\"Mounts\":["
+                                "{\"Type\":\"volume\",\"Source\":\"/var/lib/docker/volumes/v/_data\"},"
+                                "{\"Type\":\"bind\",\"Source\":\"/home/jenkins/agent/ws/rootlink\"}]}";
+        assert_true(docker_policy_check_inspect(&policy, inherited, strlen(inherited), &err) < 0);
+        assert_non_null(strstr(err.message, "(which is /)"));
+        const char *fine = "{\"HostConfig\":{},\"Mounts\":[{\"Type\":\"bind\",\"Source\":\"/home/jenkins/agent/ws\"},"
+                           "{\"Type\":\"volume\",\"Source\":\"/var/lib/docker/volumes/v/_data\"}]}";
+        assert_int_equal(docker_policy_check_inspect(&policy, fine, strlen(fine), &err), 0);
+}
+
+/* docker cp mounts the binds too; restart policies restart past the proxy; a name too long to
+ * check is not routed at all. */
+static void test_cp_restart_and_long_names(void **state)
+{
+        (void) state;
+        struct docker_policy_route route;
+        struct sw_error err = { 0 };
+        static const char *const archive_methods[] = { "GET", "HEAD", "PUT" };
+        for (size_t i = 0; i < 3; i++) {
+                assert_int_equal(docker_policy_route(archive_methods[i], "/v1.45/containers/c1/archive", "path=/m",
+                                                     &route, &err), 0);
+                assert_int_equal(route.kind, DOCKER_POLICY_CONTAINER_START);
+                assert_string_equal(route.container, "c1");
+        }
+        CREATE_OK("{\"HostConfig\":{\"RestartPolicy\":{\"Name\":\"no\"}}}");
+        CREATE_OK("{\"HostConfig\":{\"RestartPolicy\":{\"Name\":\"\",\"MaximumRetryCount\":0}}}");
+        CREATE_DENIED("{\"HostConfig\":{\"RestartPolicy\":{\"Name\":\"always\"}}}", "--restart always");
+        CREATE_DENIED("{\"HostConfig\":{\"restartpolicy\":{\"name\":\"unless-stopped\"}}}", "--restart unless-stopped");
+        DENY("POST", "/containers/abc/update", "", "{\"RestartPolicy\":{\"Name\":\"on-failure\"}}",
+             "--restart on-failure");
+        char path[600];
+        memset(path, 0, sizeof(path));
+        strcpy(path, "/containers/");
+        memset(path + strlen(path), 'a', 300);
+        strcat(path, "/start");
+        assert_true(docker_policy_route("POST", path, "", &route, &err) < 0);
 }
 
 /* The real resolver, on a real tree: a symlink in the "workspace" to / is seen through. */
@@ -405,6 +443,7 @@ int main(void)
                 cmocka_unit_test(test_oversized_body),
                 cmocka_unit_test(test_exec_update_network_volume),
                 cmocka_unit_test(test_start_recheck_from_inspect),
+                cmocka_unit_test(test_cp_restart_and_long_names),
                 cmocka_unit_test(test_real_resolver_sees_through_symlinks),
                 cmocka_unit_test(test_content_type_and_caps),
         };
