@@ -29,8 +29,9 @@ static int network_inspect(struct docker_client *client, const char *path, json_
 
 static int network_create(struct docker_client *client, const char *name, struct sw_error *err)
 {
-        _cleanup_json_ json_t *body = json_pack("{s:s, s:s, s:b, s:{s:s}, s:{s:s}}", "Name", name,
-                                                "Driver", "bridge", "CheckDuplicate", 1,
+        /* No IPv6: egress-allow filters IPv4 only, whatever the daemon's default for networks. */
+        _cleanup_json_ json_t *body = json_pack("{s:s, s:s, s:b, s:b, s:{s:s}, s:{s:s}}", "Name", name,
+                                                "Driver", "bridge", "CheckDuplicate", 1, "EnableIPv6", 0,
                                                 "Options", ICC_OPTION, "false",
                                                 "Labels", "io.slipway.network", "agents");
         _cleanup_free_ char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -68,10 +69,11 @@ int docker_network_ensure_isolated(struct docker_client *client, const char *nam
                 const char *driver = json_string_value(json_object_get(info, "Driver"));
                 const char *icc = json_string_value(
                         json_object_get(json_object_get(info, "Options"), ICC_OPTION));
-                if (!driver || strcmp(driver, "bridge") != 0 || !icc || strcmp(icc, "false") != 0)
+                if (!driver || strcmp(driver, "bridge") != 0 || !icc || strcmp(icc, "false") != 0 ||
+                    json_is_true(json_object_get(info, "EnableIPv6")))
                         return sw_error_set(err, EEXIST,
-                                            "agent network %s exists but is not a bridge with %s=false, "
-                                            "so agents could reach each other: remove it "
+                                            "agent network %s exists but is not an IPv4-only bridge with "
+                                            "%s=false, so agents could reach each other: remove it "
                                             "(docker network rm %s) and slipway creates it",
                                             name, ICC_OPTION, name);
                 return 0;

@@ -103,12 +103,16 @@ char *egress_rules(const char *normalized)
                 return NULL;
         /* --noflush keeps the inner dockerd's rules. DOCKER-USER is declared so that it exists
          * whether dockerd started yet or not (dockerd keeps an existing one and jumps to it
-         * first from FORWARD); the jump is inserted first, ahead of its RETURN. */
+         * first from FORWARD); the jump is inserted first, ahead of its RETURN. FORWARD jumps
+         * to the chain itself too: should the inner dockerd use another iptables backend than
+         * this host's iptables-restore (legacy and nft keep separate tables), its DOCKER-USER
+         * would not be this one, and its containers' traffic would go around the list. */
         int n = snprintf(rules, size,
                          "*filter\n"
                          ":" EGRESS_CHAIN " - [0:0]\n"
                          ":DOCKER-USER - [0:0]\n"
                          "-I OUTPUT 1 -o " AGENT_INTERFACE " -j " EGRESS_CHAIN "\n"
+                         "-I FORWARD 1 -o " AGENT_INTERFACE " -j " EGRESS_CHAIN "\n"
                          "-I DOCKER-USER 1 -o " AGENT_INTERFACE " -j " EGRESS_CHAIN "\n"
                          "-A " EGRESS_CHAIN " -m conntrack --ctstate ESTABLISHED,RELATED -j RETURN\n");
         for (const char *p = normalized; *p;) {

@@ -59,8 +59,11 @@ static int stage_begin(struct jenkins_poll *poll, enum poll_stage stage, struct 
 {
         int r = jenkins_request_prepare(poll->client, poll->curl, "GET", stage_path(stage), NULL,
                                         &poll->headers, &poll->response, err);
-        if (r < 0)
+        if (r < 0) {
+                curl_slist_free_all(poll->headers);
+                poll->headers = NULL;
                 return r;
+        }
         if (curl_multi_add_handle(poll->multi, poll->curl) != CURLM_OK) {
                 curl_slist_free_all(poll->headers);
                 poll->headers = NULL;
@@ -103,7 +106,7 @@ int jenkins_poll_start(struct jenkins_poll *poll, struct sw_error *err)
         return 0;
 }
 
-int jenkins_poll_wait(struct jenkins_poll *poll, struct pollfd *fds, size_t nfds, int timeout_ms,
+int jenkins_poll_wait(struct jenkins_poll *jp, struct pollfd *fds, size_t nfds, int timeout_ms,
                       struct sw_error *err)
 {
         struct curl_waitfd extra[nfds ? nfds : 1];
@@ -112,14 +115,17 @@ int jenkins_poll_wait(struct jenkins_poll *poll, struct pollfd *fds, size_t nfds
                 fds[i].revents = 0;
         }
         int numfds = 0;
-        CURLMcode code = curl_multi_poll(poll->multi, extra, (unsigned) nfds, timeout_ms, &numfds);
+        CURLMcode code = curl_multi_poll(jp->multi, extra, (unsigned) nfds, timeout_ms, &numfds);
         if (code != CURLM_OK)
                 return sw_error_set(err, EIO, "jenkins poll: wait: %s", curl_multi_strerror(code));
-        int ready = 0;
-        for (size_t i = 0; i < nfds; i++) {
-                fds[i].revents = extra[i].revents;
-                ready += extra[i].revents != 0;
-        }
+        /* curl_multi_poll passes back POLLIN, POLLPRI and POLLOUT only: a worker's pipe that is
+         * hung up (POLLHUP alone) would wake it again and again, never reported. poll(2) with
+         * no wait tells the whole truth. */
+        if (nfds == 0)
+                return 0;
+        int ready = poll(fds, nfds, 0);
+        if (ready < 0)
+                return errno == EINTR ? 0 : sw_error_errno(err, errno, "jenkins poll: wait");
         return ready;
 }
 

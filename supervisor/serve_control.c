@@ -266,6 +266,11 @@ int serve_create_agents(struct server *server, const struct config_template *tem
         int total = count_agents(server, NULL), mine = count_agents(server, template);
         if (server->draining)
                 return sw_error_set(err, EBUSY, "draining: no new agents");
+        /* Before the start-up reconciliation, an earlier run's agents are not known yet, and
+         * that reconciliation would take a new agent's record for one of them. */
+        if (!server->reconciled)
+                return sw_error_set(err, EAGAIN, "starting: an earlier run's agents are not "
+                                                 "reconciled yet, try again shortly");
         if (total + count > server->config->host.capacity)
                 return sw_error_set(err, EBUSY, "over capacity: %d of %d agents exist, %d more asked",
                                     total, server->config->host.capacity, count);

@@ -320,6 +320,11 @@ static void adopt_or_remove(struct server *server, const char *id, json_t *recor
                                     strcmp(intended, SERVE_STEP_SERVE) == 0);
         if (!server->jenkins && started && t && container && container_running(container)) {
                 /* Standalone: no node to check; reached by ssh with the template's keys. */
+                char fallback[128];
+                if (!node) { /* a record written by hand: the name slipway would give it */
+                        snprintf(fallback, sizeof(fallback), "%s-%s", server->config->jenkins.node_prefix, id);
+                        node = fallback;
+                }
                 struct served *s = serve_agent_adopt(server, id, node, cid);
                 if (!s)
                         return;
@@ -386,7 +391,8 @@ int serve_reconcile_start(struct server *server, const struct jenkins_computers 
         const char *id;
         json_t *record;
         json_object_foreach(records, id, record)
-                adopt_or_remove(server, id, record, json_object_get(containers, id), computers);
+                if (!agent_known(server, id)) /* (none should be: nothing is launched before) */
+                        adopt_or_remove(server, id, record, json_object_get(containers, id), computers);
         take_stray_containers(server, containers, computers);
         /* Not fatal: the agents found above are in the list now (a second pass would take
          * them twice), and the periodic reconciliation deletes stray nodes again. */

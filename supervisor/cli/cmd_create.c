@@ -4,10 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "slipway/cleanup.h"
+
+#define CREATE_STARTING_TRIES 50 /* x 200 ms: how long a starting daemon is waited for */
 
 #define CREATE_DEFAULT_TIMEOUT_S 300
 
@@ -161,6 +164,16 @@ int cmd_create(const struct cli_context *ctx, int argc, char **argv)
                 r = sw_error_set(&err, ENOMEM, "create");
         else
                 r = control_client_request(daemon, "POST", "/v1/agents", body, &status, &agents, &err);
+        /* 503: the daemon has just started and is still reconciling what an earlier run left;
+         * that takes a Jenkins poll or so. */
+        for (int tries = 0; r >= 0 && status == 503 && tries < CREATE_STARTING_TRIES; tries++) {
+                struct timespec pause = { 0, 200 * 1000 * 1000 };
+                nanosleep(&pause, NULL);
+                json_decref(agents);
+                agents = NULL;
+                sw_error_clear(&err);
+                r = control_client_request(daemon, "POST", "/v1/agents", body, &status, &agents, &err);
+        }
         if (r < 0 || status != 201 || !json_is_array(agents)) {
                 control_client_close(daemon);
                 return cli_fail(&err);

@@ -90,7 +90,7 @@ test_session_network_isolation() {
     err=$("$SLIPWAY" --state-dir "$state" run 2>&1) || rc=$?
     docker network rm slipway >/dev/null
     [ "$rc" != 0 ] || fail "an agent started on a network with inter-container communication"
-    assert_contains "$err" "agent network slipway exists but is not a bridge with com.docker.network.bridge.enable_icc=false"
+    assert_contains "$err" "agent network slipway exists but is not an IPv4-only bridge with com.docker.network.bridge.enable_icc=false"
     assert_no_leaks "$state"
 }
 

@@ -62,6 +62,7 @@ static void test_rules(void **state)
          * refusal last. */
         assert_non_null(strstr(rules, "-I OUTPUT 1 -o eth0 -j SLIPWAY-EGRESS\n"));
         assert_non_null(strstr(rules, "-I DOCKER-USER 1 -o eth0 -j SLIPWAY-EGRESS\n"));
+        assert_non_null(strstr(rules, "-I FORWARD 1 -o eth0 -j SLIPWAY-EGRESS\n"));
         assert_non_null(strstr(rules, "--ctstate ESTABLISHED,RELATED -j RETURN\n"));
         assert_non_null(strstr(rules, "-A SLIPWAY-EGRESS -d 10.0.0.5/32 -p tcp --dport 443 -j RETURN\n"));
         assert_non_null(strstr(rules, "-A SLIPWAY-EGRESS -d 192.168.7.0/24 -p udp --dport 5000 -j RETURN\n"));
