@@ -100,10 +100,7 @@ test_crash_during_build_with_orphans() {
     set_reconcile_interval "$conf" 2
     serve_start "$conf" "$log"
     queue_build survivor dind 'sleep 8; docker run --rm tiny:1 /bin/busybox echo survived'
-    local tries=0
-    until [ "$(emu "$EMU_CONTROL/builds" | jq -r '.[0].state')" = running ]; do
-        tries=$((tries + 1)); [ "$tries" -lt 300 ] || fail "the build did not start"; sleep 0.2
-    done
+    wait_running 0 "the build"
     kill -9 "$SERVE_PID"
     wait "$SERVE_PID" 2>/dev/null || true
     make_orphans "$state" "$gen" aaaaaaaaaaa1
@@ -122,7 +119,7 @@ test_crash_during_build_with_orphans() {
     # The same kinds while it runs: the periodic reconciliation (every 2 s here).
     make_orphans "$state" "$gen" aaaaaaaaaaa2
     touch -d '1 hour ago' "$state/agents/bbbbbbbbbbb2" # past the grace of a `slipway run` in progress
-    tries=0
+    local tries=0
     until [ "$(count_agents "$state")" = 0 ] && [ ! -e "$state/agents/bbbbbbbbbbb2" ] &&
           [ "$(emu "$EMU_CONTROL/stats" | jq .nodes_now)" = 0 ]; do
         tries=$((tries + 1))
@@ -222,10 +219,7 @@ test_state_dir_full() {
     write_config "$conf" "$state" it-host 2
     serve_start "$conf" "$log"
     queue_build f1 dind 'sleep 8; echo one'
-    local tries=0
-    until [ "$(emu "$EMU_CONTROL/builds" | jq -r '.[0].state')" = running ]; do
-        tries=$((tries + 1)); [ "$tries" -lt 300 ] || fail "f1 did not start: $(tail -3 "$log")"; sleep 0.2
-    done
+    wait_running 0 "f1"
     # Full, while f1 runs and with f2 queued.
     # Big blocks first, then small ones for what ext4 keeps back from a large write.
     dd if=/dev/zero of="$mnt/filler" bs=1M 2>/dev/null || true
