@@ -363,6 +363,29 @@ void serve_start_drain(struct server *server, const char *why)
                  server->config->host.drain_timeout_s);
 }
 
+/* The Jenkins client of a configuration and the poll that runs on it (at start and on reload).
+ * On failure nothing is left open. */
+static int open_jenkins(const struct config *config, struct jenkins_client **client,
+                        struct jenkins_poll **poll, struct sw_error *err)
+{
+        const struct jenkins_options options = {
+                .url = config->jenkins.url,
+                .user = config->jenkins.user,
+                .token = config->jenkins.token,
+                .password = config->jenkins.password,
+                .timeout_s = config->jenkins.timeout_s,
+        };
+        int r = jenkins_open(client, &options, err);
+        if (r < 0)
+                return r;
+        r = jenkins_poll_new(*client, poll, err);
+        if (r < 0) {
+                jenkins_close(*client);
+                *client = NULL;
+        }
+        return r;
+}
+
 static bool same_text(const char *a, const char *b)
 {
         return (!a && !b) || (a && b && strcmp(a, b) == 0);
@@ -403,20 +426,12 @@ static void reload(struct server *server)
                 config_free(fresh);
                 return;
         }
-        struct jenkins_options options = {
-                .url = fresh->jenkins.url,
-                .user = fresh->jenkins.user,
-                .token = fresh->jenkins.token,
-                .password = fresh->jenkins.password,
-                .timeout_s = fresh->jenkins.timeout_s,
-        };
         struct jenkins_client *jenkins = NULL;
         struct template_health *health = calloc(fresh->template_count, sizeof(*health));
         char ***atoms = calloc(fresh->template_count, sizeof(char **));
         struct jenkins_poll *poll = NULL;
         bool ok = health && atoms &&
-                  (config_standalone(fresh) || (jenkins_open(&jenkins, &options, &err) >= 0 &&
-                                                jenkins_poll_new(jenkins, &poll, &err) >= 0));
+                  (config_standalone(fresh) || open_jenkins(fresh, &jenkins, &poll, &err) >= 0);
         for (size_t i = 0; ok && i < fresh->template_count; i++)
                 ok = (atoms[i] = split_atoms(fresh->templates[i].labels)) != NULL;
         if (!ok) {
@@ -561,20 +576,11 @@ static int open_server(struct server *server, const struct config *config, struc
                 server->anchor = NULL;
                 return sw_error_set(err, ENOMEM, "serve");
         }
-        struct jenkins_options options = {
-                .url = config->jenkins.url,
-                .user = config->jenkins.user,
-                .token = config->jenkins.token,
-                .password = config->jenkins.password,
-                .timeout_s = config->jenkins.timeout_s,
-        };
         int r = docker_open(&server->docker, config->host.docker_host, err);
         if (r < 0)
                 return r;
         if (!config_standalone(config)) {
-                r = jenkins_open(&server->jenkins, &options, err);
-                if (r >= 0)
-                        r = jenkins_poll_new(server->jenkins, &server->poll, err);
+                r = open_jenkins(config, &server->jenkins, &server->poll, err);
                 if (r < 0)
                         return r;
                 /* Checked once at start, so a wrong URL or token is a clear error, not a retry

@@ -43,12 +43,12 @@ static const char *const proxy_sockets[] = { "/run/docker.sock", "/var/run/docke
 static void proxy_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void proxy_log(const char *fmt, ...)
 {
-        char line[2048];
+        char line[1024]; /* init_log's own bound */
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(line, sizeof(line), fmt, ap);
         va_end(ap);
-        dprintf(STDERR_FILENO, "slipway-init: docker proxy: %s\n", line);
+        init_log("docker proxy: %s", line);
 }
 
 static int write_all(int fd, const void *buf, size_t len)
