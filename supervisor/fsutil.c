@@ -1,13 +1,16 @@
 /* File system helpers: see include/slipway/fsutil.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -42,50 +45,206 @@ int fs_mkdir_p(const char *path, mode_t mode)
         return 0;
 }
 
-/* Remove the contents of the directory open at dir_fd, which is on device dev. */
-static int remove_contents(int dir_fd, dev_t dev)
+/* Tree removal holds at most this many directory streams (and one fd being opened beside
+ * them), whatever the depth: a build can leave a tree tens of thousands of levels deep (a
+ * nested container's data root), and one fd per level ran into RLIMIT_NOFILE (EMFILE) on
+ * every retry. Levels further up are closed and re-opened through ".." on the way back. */
+#define REMOVE_TREE_MAX_OPEN 16
+
+/* glibc before 2.32 has statx but not this flag (Linux 5.8). */
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x2000
+#endif
+
+/* A directory level that is open: its stream, and the subdirectory being emptied below it,
+ * whose name the stream has already passed. */
+struct open_level {
+        DIR *dir;
+        char child[NAME_MAX + 1];
+};
+
+struct tree_walk {
+        dev_t dev;       /* the file system being emptied, never left */
+        ino_t *inodes;   /* inode of each level from the top, to check re-opened levels */
+        size_t capacity; /* of inodes */
+        size_t levels;   /* levels on the way down; the deepest one is being read */
+        size_t lowest_open; /* levels lowest_open .. levels - 1 are open, those above closed */
+        struct open_level open[REMOVE_TREE_MAX_OPEN]; /* level n in slot n % REMOVE_TREE_MAX_OPEN */
+};
+
+static struct open_level *walk_slot(struct tree_walk *w, size_t level)
 {
-        _cleanup_closedir_ DIR *d = fdopendir(dup(dir_fd));
-        if (!d)
+        return &w->open[level % REMOVE_TREE_MAX_OPEN];
+}
+
+static void walk_close_level(struct open_level *level)
+{
+        if (level->dir) {
+                closedir(level->dir);
+                level->dir = NULL;
+        }
+}
+
+static void walk_release(struct tree_walk *w)
+{
+        for (size_t i = 0; i < REMOVE_TREE_MAX_OPEN; i++)
+                walk_close_level(&w->open[i]);
+        free(w->inodes);
+}
+
+struct entry_id {
+        mode_t mode;
+        dev_t dev;
+        ino_t ino;
+        bool mount_root;
+};
+
+/* statx rather than fstatat: a bind mount of the same file system has the same st_dev, only
+ * STATX_ATTR_MOUNT_ROOT tells it is a mount. Where the kernel does not report it (before
+ * 5.8, or glibc's fstatat emulation) the st_dev check is what is left. */
+static int entry_stat(int dir_fd, const char *name, int flags, struct entry_id *id)
+{
+        struct statx stx;
+        flags |= AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT;
+        if (statx(dir_fd, name, flags, STATX_TYPE | STATX_INO, &stx) < 0)
                 return -errno;
-        struct dirent *entry;
-        while ((entry = readdir(d))) {
-                const char *name = entry->d_name;
-                if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-                        continue;
+        id->mode = stx.stx_mode;
+        id->dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+        id->ino = stx.stx_ino;
+        id->mount_root = (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+                         (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+        return 0;
+}
+
+/* Go one level down into the directory open at fd (taken), of inode ino. */
+static int walk_push(struct tree_walk *w, int fd, ino_t ino)
+{
+        _cleanup_close_ int owned = fd;
+        if (w->levels == w->capacity) {
+                size_t capacity = w->capacity ? 2 * w->capacity : 64;
+                ino_t *inodes = reallocarray(w->inodes, capacity, sizeof(*inodes));
+                if (!inodes)
+                        return -ENOMEM;
+                w->inodes = inodes;
+                w->capacity = capacity;
+        }
+        if (w->levels - w->lowest_open == REMOVE_TREE_MAX_OPEN) {
+                /* Out of budget: close the level furthest up, the last to be needed again. */
+                walk_close_level(walk_slot(w, w->lowest_open));
+                w->lowest_open++;
+        }
+        struct open_level *slot = walk_slot(w, w->levels);
+        slot->dir = fdopendir(owned);
+        if (!slot->dir)
+                return -errno;
+        TAKE_FD(owned);
+        slot->child[0] = '\0';
+        w->inodes[w->levels++] = ino;
+        return 0;
+}
+
+/* The deepest level is empty: go back up to its parent and remove it there. */
+static int walk_pop(struct tree_walk *w)
+{
+        size_t child = w->levels - 1, parent = child - 1;
+        struct open_level *child_slot = walk_slot(w, child);
+        if (parent < w->lowest_open) {
+                /* The parent was closed for the budget. ".." of the child is it only if nothing
+                 * moved the child meanwhile; a rename must not lead the walk out of the tree. */
+                int child_fd = dirfd(child_slot->dir);
+                _cleanup_close_ int fd = openat(child_fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        return -errno;
                 struct stat st;
-                if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-                        if (errno == ENOENT)
-                                continue;
+                if (fstat(fd, &st) < 0)
                         return -errno;
-                }
-                if (!S_ISDIR(st.st_mode)) {
-                        /* Symlinks are removed, never followed: seeded layers link into the
-                         * read-only cache. */
-                        if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT)
+                if (st.st_dev != w->dev || st.st_ino != w->inodes[parent])
+                        return -ESTALE;
+                walk_close_level(child_slot);
+                struct open_level *parent_slot = walk_slot(w, parent);
+                parent_slot->dir = fdopendir(fd);
+                if (!parent_slot->dir)
+                        return -errno;
+                TAKE_FD(fd);
+                /* The child's name went with the parent's slot: the parent is read again from
+                 * the start (what it held before the child is gone already), finds the child
+                 * empty and removes it then. */
+                parent_slot->child[0] = '\0';
+                w->lowest_open = parent;
+                w->levels--;
+                return 0;
+        }
+        walk_close_level(child_slot);
+        w->levels--;
+        struct open_level *parent_slot = walk_slot(w, parent);
+        if (unlinkat(dirfd(parent_slot->dir), parent_slot->child, AT_REMOVEDIR) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+/* Remove the entry name of the deepest level, or go down into it if it is a directory. */
+static int walk_entry(struct tree_walk *w, const char *name)
+{
+        struct open_level *slot = walk_slot(w, w->levels - 1);
+        int dir_fd = dirfd(slot->dir);
+        struct entry_id before;
+        int r = entry_stat(dir_fd, name, 0, &before);
+        if (r < 0)
+                return r == -ENOENT ? 0 : r;
+        if (!S_ISDIR(before.mode)) {
+                /* Symlinks are removed, never followed: seeded layers link into the read-only
+                 * cache. */
+                if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT)
+                        return -errno;
+                return 0;
+        }
+        if (before.mount_root)
+                return -EBUSY;
+        _cleanup_close_ int sub = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0)
+                return errno == ENOENT ? 0 : -errno;
+        /* What was opened is what was looked at, not something swapped in between. */
+        struct entry_id opened;
+        r = entry_stat(sub, "", AT_EMPTY_PATH, &opened);
+        if (r < 0)
+                return r;
+        if (opened.dev != before.dev || opened.ino != before.ino)
+                return -ESTALE;
+        if (opened.mount_root)
+                return -EBUSY;
+        if (opened.dev != w->dev) {
+                /* Another device: a btrfs subvolume of ours (a seeded data root, a generation)
+                 * is deleted whole; a real mount is never descended into. */
+                if (!btrfs_is_subvolume_fd(sub))
+                        return -EBUSY;
+                return btrfs_subvolume_delete_at(dir_fd, name);
+        }
+        snprintf(slot->child, sizeof(slot->child), "%s", name);
+        return walk_push(w, TAKE_FD(sub), opened.ino);
+}
+
+/* Empty the directory open at fd (taken), on device dev, depth first and without recursion. */
+static int remove_contents(int fd, dev_t dev, ino_t ino)
+{
+        _cleanup_(walk_release) struct tree_walk w = { .dev = dev };
+        int r = walk_push(&w, fd, ino);
+        if (r < 0)
+                return r;
+        for (;;) {
+                errno = 0;
+                struct dirent *entry = readdir(walk_slot(&w, w.levels - 1)->dir);
+                if (!entry) {
+                        if (errno != 0)
                                 return -errno;
-                        continue;
+                        if (w.levels == 1)
+                                return 0;
+                        r = walk_pop(&w);
+                } else if (strcmp(entry->d_name, ".") != 0 && strcmp(entry->d_name, "..") != 0) {
+                        r = walk_entry(&w, entry->d_name);
                 }
-                _cleanup_close_ int sub = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-                if (sub < 0)
-                        return -errno;
-                if (st.st_dev != dev) {
-                        /* Another device: a btrfs subvolume of ours (a seeded data root, a
-                         * generation) is deleted whole; a real mount is never descended into. */
-                        if (!btrfs_is_subvolume_fd(sub))
-                                return -EBUSY;
-                        int r = btrfs_subvolume_delete_at(dir_fd, name);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                int r = remove_contents(sub, dev);
                 if (r < 0)
                         return r;
-                if (unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-                        return -errno;
         }
-        return 0;
 }
 
 int fs_remove_tree(const char *path)
@@ -98,15 +257,19 @@ int fs_remove_tree(const char *path)
         _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return -errno;
-        int r = remove_contents(fd, st.st_dev);
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        /* Asked before the walk takes over fd, so that no fd is held beside its budget. */
+        bool subvolume = btrfs_is_subvolume_fd(fd);
+        int r = remove_contents(TAKE_FD(fd), st.st_dev, st.st_ino);
         if (r < 0)
                 return r;
-        if (btrfs_is_subvolume_fd(fd)) {
-                char parent[PATH_MAX];
-                snprintf(parent, sizeof(parent), "%s", path);
-                _cleanup_close_ int parent_fd = open(dirname(parent), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                char name[PATH_MAX];
+        if (subvolume) {
+                char parent[PATH_MAX], name[PATH_MAX];
+                if (snprintf(parent, sizeof(parent), "%s", path) >= (int) sizeof(parent))
+                        return -ENAMETOOLONG;
                 snprintf(name, sizeof(name), "%s", path);
+                _cleanup_close_ int parent_fd = open(dirname(parent), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 if (parent_fd < 0)
                         return -errno;
                 return btrfs_subvolume_delete_at(parent_fd, basename(name));

@@ -1,6 +1,8 @@
 /* File system helpers: tree removal never follows symlinks; bounded reads refuse, not truncate. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -38,6 +43,150 @@ static void test_remove_tree_keeps_symlink_targets(void **state)
         assert_int_equal(access(path, F_OK), 0);
         snprintf(path, sizeof(path), "%s/missing", dir);
         assert_int_equal(fs_remove_tree(path), 0);
+        assert_int_equal(fs_remove_tree(dir), 0);
+}
+
+/* Deeper than anything the fd budget, a path or a recursion could cover. */
+#define DEEP_LEVELS 20000
+
+static int count_open_fds(void)
+{
+        _cleanup_closedir_ DIR *d = opendir("/proc/self/fd");
+        assert_non_null(d);
+        int n = 0;
+        struct dirent *entry;
+        while ((entry = readdir(d)))
+                n += entry->d_name[0] != '.';
+        return n;
+}
+
+static void test_remove_tree_deep_with_few_fds(void **state)
+{
+        (void) state;
+        char dir[] = "/tmp/slipway-fs-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        char path[512], target[512];
+        snprintf(target, sizeof(target), "%s/keep", dir);
+        assert_int_equal(fs_mkdir_p(target, 0755), 0);
+        snprintf(path, sizeof(path), "%s/keep/precious", dir);
+        assert_int_equal(fs_write_atomic(path, "x", 1, 0444), 0);
+
+        /* Built by fd, as a nested container would: the full path is far past PATH_MAX. Every
+         * hundredth level also has a sibling directory (found again when the level is read a
+         * second time after being closed for the fd budget), a file and a symlink out. */
+        snprintf(path, sizeof(path), "%s/tree", dir);
+        assert_int_equal(mkdir(path, 0700), 0);
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        for (int level = 0; level < DEEP_LEVELS; level++) {
+                if (level % 100 == 0) {
+                        assert_int_equal(mkdirat(fd, "sibling", 0700), 0);
+                        int file = openat(fd, "sibling/file", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+                        assert_true(file >= 0);
+                        close(file);
+                        assert_int_equal(symlinkat(target, fd, "outside"), 0);
+                }
+                assert_int_equal(mkdirat(fd, "d", 0700), 0);
+                int next = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                assert_true(next >= 0);
+                close(fd);
+                fd = next;
+        }
+        assert_int_equal(symlinkat(target, fd, "outside"), 0);
+        close(fd);
+
+        /* One fd per level ran out of these at a depth of about 64 (EMFILE). */
+        struct rlimit saved, low;
+        assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+        low = (struct rlimit){ .rlim_cur = 64, .rlim_max = saved.rlim_max };
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+        int fds_before = count_open_fds();
+        snprintf(path, sizeof(path), "%s/tree", dir);
+        int r = fs_remove_tree(path);
+        int fds_after = count_open_fds();
+        assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+
+        assert_int_equal(r, 0);
+        assert_int_equal(fds_after, fds_before);
+        assert_int_equal(access(path, F_OK), -1);
+        assert_int_equal(errno, ENOENT);
+        snprintf(path, sizeof(path), "%s/keep/precious", dir);
+        assert_int_equal(access(path, F_OK), 0);
+        assert_int_equal(fs_remove_tree(dir), 0);
+}
+
+static int write_proc_file(const char *path, const char *text)
+{
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        return fs_write_all(fd, text, strlen(text));
+}
+
+/* In a private mount namespace, bind mount keep onto a directory deep in tree (same device,
+ * so only the mount-root attribute tells) and try to remove tree. Exit status 0 if that was
+ * refused with EBUSY and keep is untouched. */
+static int remove_tree_over_bind_mount(const char *keep, const char *mount_point, const char *tree)
+{
+        if (geteuid() != 0) {
+                /* Without root, a user namespace (our uid as its root) gives the mount one. */
+                char uid_map[64], gid_map[64];
+                snprintf(uid_map, sizeof(uid_map), "0 %u 1\n", (unsigned) geteuid());
+                snprintf(gid_map, sizeof(gid_map), "0 %u 1\n", (unsigned) getegid());
+                if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+                        return 10;
+                if (write_proc_file("/proc/self/uid_map", uid_map) < 0 ||
+                    write_proc_file("/proc/self/setgroups", "deny") < 0 ||
+                    write_proc_file("/proc/self/gid_map", gid_map) < 0)
+                        return 11;
+        } else if (unshare(CLONE_NEWNS) < 0) {
+                return 10;
+        }
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return 12;
+        if (mount(keep, mount_point, NULL, MS_BIND, NULL) < 0)
+                return 13;
+        if (fs_remove_tree(tree) != -EBUSY)
+                return 14;
+        char precious[512];
+        snprintf(precious, sizeof(precious), "%s/precious", keep);
+        if (access(precious, F_OK) < 0)
+                return 15;
+        return 0;
+}
+
+static void test_remove_tree_refuses_mounts(void **state)
+{
+        (void) state;
+        char dir[] = "/tmp/slipway-fs-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        char keep[512], path[512], tree[512];
+        snprintf(keep, sizeof(keep), "%s/keep", dir);
+        assert_int_equal(fs_mkdir_p(keep, 0755), 0);
+        snprintf(path, sizeof(path), "%s/keep/precious", dir);
+        assert_int_equal(fs_write_atomic(path, "x", 1, 0444), 0);
+        snprintf(tree, sizeof(tree), "%s/tree", dir);
+        /* Deeper than the fd budget, so the walk has closed and re-opened levels above it. */
+        int n = snprintf(path, sizeof(path), "%s", tree);
+        for (int level = 0; level < 40; level++)
+                n += snprintf(path + n, sizeof(path) - (size_t) n, "/d");
+        snprintf(path + n, sizeof(path) - (size_t) n, "/mnt");
+        assert_int_equal(fs_mkdir_p(path, 0700), 0);
+
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(remove_tree_over_bind_mount(keep, path, tree));
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+
+        /* The mount went with its namespace: now the same tree goes whole. */
+        assert_int_equal(fs_remove_tree(tree), 0);
+        assert_int_equal(access(tree, F_OK), -1);
+        snprintf(path, sizeof(path), "%s/keep/precious", dir);
+        assert_int_equal(access(path, F_OK), 0);
         assert_int_equal(fs_remove_tree(dir), 0);
 }
 
@@ -79,6 +228,8 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_remove_tree_keeps_symlink_targets),
+                cmocka_unit_test(test_remove_tree_deep_with_few_fds),
+                cmocka_unit_test(test_remove_tree_refuses_mounts),
                 cmocka_unit_test(test_read_bounded),
                 cmocka_unit_test(test_random_hex),
         };
