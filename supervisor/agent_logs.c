@@ -1,6 +1,7 @@
 /* An agent's own logs: see include/slipway/agent_logs.h. */
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "slipway/agent_logs.h"
 #include "slipway/cleanup.h"
+#include "slipway/log_escape.h"
 #include "slipway/tar.h"
 
 static const struct {
@@ -44,6 +46,18 @@ const char *agent_logs_tail(const char *text, size_t len, int lines)
                         return text + i;
         }
         return lines == 0 ? text + len : text;
+}
+
+/* A copy of text for the operator's terminal; NULL when out of memory. By length, not
+ * strlen: a NUL a build wrote into a log must not hide the lines after it. */
+static char *escape_for_terminal(const char *text, size_t len)
+{
+        if (len > (SIZE_MAX - 1) / 4)
+                return NULL;
+        char *shown = malloc(LOG_ESCAPE_SIZE(len));
+        if (shown)
+                log_escape_terminal(text, len, shown, LOG_ESCAPE_SIZE(len));
+        return shown;
 }
 
 /* One log as found in the archive: its rotated half and its current half. */
@@ -91,7 +105,7 @@ static char *join_tail(const struct log_halves *halves, int tail)
                 memcpy(joined + halves->older_len, halves->current, halves->current_len);
         joined[len] = '\0';
         const char *start = agent_logs_tail(joined, len, tail);
-        return strdup(start);
+        return escape_for_terminal(start, len - (size_t) (start - joined));
 }
 
 static int read_log_files(struct docker_client *docker, const char *container_id,
@@ -125,11 +139,13 @@ int agent_logs_read(struct docker_client *docker, const char *container_id, unsi
 {
         memset(logs, 0, sizeof(*logs));
         if (wanted & (1u << AGENT_LOG_INIT)) {
-                int r = docker_container_logs(docker, container_id, tail, &logs->text[AGENT_LOG_INIT], err);
-                if (r < 0) {
-                        agent_logs_release(logs);
+                _cleanup_free_ char *text = NULL;
+                int r = docker_container_logs(docker, container_id, tail, &text, err);
+                if (r < 0)
                         return sw_error_prefix(err, "container log of %.12s", container_id);
-                }
+                logs->text[AGENT_LOG_INIT] = escape_for_terminal(text, strlen(text));
+                if (!logs->text[AGENT_LOG_INIT])
+                        return sw_error_set(err, ENOMEM, "read logs");
         }
         if (wanted & ~(1u << AGENT_LOG_INIT)) {
                 int r = read_log_files(docker, container_id, wanted, tail, logs, err);
@@ -151,41 +167,66 @@ void agent_logs_release(struct agent_logs *logs)
 
 /* ---- following ------------------------------------------------------------------------- */
 
-struct follow_stream {
-        enum agent_log_source source;
-        int fd;
-        struct docker_stream_demux demux;
-        char partial[AGENT_LOG_LINE_MAX];
-        size_t partial_len;
-        agent_log_line_fn line;
-        void *user;
-        int stopped; /* what line returned, when not 0 */
-};
-
-static int follow_flush(struct follow_stream *stream)
+void agent_log_lines_init(struct agent_log_lines *lines, enum agent_log_source source,
+                          agent_log_line_fn line, void *user)
 {
-        int r = stream->line(stream->user, stream->source, stream->partial, stream->partial_len);
-        stream->partial_len = 0;
-        if (r != 0)
-                stream->stopped = r;
+        lines->source = source;
+        lines->line = line;
+        lines->user = user;
+        lines->partial_len = 0;
+}
+
+/* Hand out what partial holds: a whole line, or (line_ends false) a piece of a long one. */
+static int lines_flush(struct agent_log_lines *lines, bool line_ends)
+{
+        /* A piece keeps a character cut at its end for the next one: escaped apart, its halves
+         * would show as \xNN, not as the character. */
+        size_t kept = line_ends ? 0 : log_escape_incomplete(lines->partial, lines->partial_len);
+        size_t len = lines->partial_len - kept;
+        log_escape_terminal(lines->partial, len, lines->shown, sizeof(lines->shown));
+        int r = lines->line(lines->user, lines->source, lines->shown, strlen(lines->shown));
+        memmove(lines->partial, lines->partial + len, kept);
+        lines->partial_len = kept;
         return r;
 }
+
+int agent_log_lines_feed(struct agent_log_lines *lines, const char *data, size_t len)
+{
+        for (size_t i = 0; i < len; i++) {
+                int r = 0;
+                if (data[i] == '\n') {
+                        r = lines_flush(lines, true);
+                } else {
+                        lines->partial[lines->partial_len++] = data[i];
+                        if (lines->partial_len == sizeof(lines->partial))
+                                r = lines_flush(lines, false);
+                }
+                if (r != 0)
+                        return r;
+        }
+        return 0;
+}
+
+int agent_log_lines_end(struct agent_log_lines *lines)
+{
+        return lines->partial_len ? lines_flush(lines, true) : 0;
+}
+
+struct follow_stream {
+        int fd;
+        struct docker_stream_demux demux;
+        struct agent_log_lines lines;
+        int stopped; /* what the line function returned, when not 0 */
+};
 
 static int follow_sink(void *user, int which, const char *data, size_t len)
 {
         struct follow_stream *stream = user;
         /* tail's own remarks ("file truncated", "has been replaced") are not the log. */
-        if (stream->source != AGENT_LOG_INIT && which == 2)
+        if (stream->lines.source != AGENT_LOG_INIT && which == 2)
                 return 0;
-        for (size_t i = 0; i < len && !stream->stopped; i++) {
-                if (data[i] == '\n') {
-                        follow_flush(stream);
-                        continue;
-                }
-                stream->partial[stream->partial_len++] = data[i];
-                if (stream->partial_len == sizeof(stream->partial))
-                        follow_flush(stream);
-        }
+        if (!stream->stopped)
+                stream->stopped = agent_log_lines_feed(&stream->lines, data, len);
         return 0;
 }
 
@@ -232,8 +273,8 @@ int agent_logs_follow(struct docker_client *docker, const char *container_id, un
                 if (!(wanted & (1u << s)))
                         continue;
                 struct follow_stream *stream = &streams[count];
-                *stream = (struct follow_stream){ .source = (enum agent_log_source) s, .fd = -1,
-                                                  .line = line, .user = user };
+                stream->fd = -1;
+                agent_log_lines_init(&stream->lines, (enum agent_log_source) s, line, user);
                 docker_stream_demux_init(&stream->demux);
                 r = s == AGENT_LOG_INIT ? docker_container_logs_follow(docker, container_id, tail, &stream->fd, err)
                                         : follow_file(docker, container_id, (enum agent_log_source) s, tail,
@@ -261,12 +302,12 @@ int agent_logs_follow(struct docker_client *docker, const char *container_id, un
                         if (n > 0 &&
                             docker_stream_demux_feed(&stream->demux, buf, (size_t) n, follow_sink, stream) < 0) {
                                 r = sw_error_set(err, EPROTO, "follow %s log: malformed stream",
-                                                 sources[stream->source].name);
+                                                 sources[stream->lines.source].name);
                                 break;
                         }
                         if (n <= 0) {
-                                if (stream->partial_len)
-                                        follow_flush(stream);
+                                if (!stream->stopped)
+                                        stream->stopped = agent_log_lines_end(&stream->lines);
                                 pfds[i].fd = -1; /* poll skips it; closed below */
                                 open_streams--;
                         }
