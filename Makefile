@@ -24,11 +24,9 @@ endif
 # Modules: the library both the CLI and tests link; they know nothing of argv.
 LIB_SRCS  := $(wildcard supervisor/*.c)
 CLI_SRCS  := $(wildcard supervisor/cli/*.c)
-# The init seeds data roots with the supervisor's own seed.c (and the libc-only modules it uses),
-# and its Docker policy proxy uses the same policy and HTTP parser the unit tests and fuzzers check.
+# The init seeds data roots with the supervisor's own seed.c (and the libc-only modules it uses).
 INIT_SRCS := $(wildcard supervisor/init/*.c) supervisor/error.c supervisor/seed.c supervisor/fsutil.c \
-             supervisor/btrfs.c supervisor/docker_policy.c supervisor/docker_policy_resolve.c \
-             supervisor/http_request.c
+             supervisor/btrfs.c supervisor/log_escape.c
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -65,9 +63,8 @@ $(BUILD)/init-objs/%.o: %.c $(wildcard include/slipway/*.h supervisor/*.h superv
 	@mkdir -p $(dir $@)
 	$(CC) $(INIT_CFLAGS) -c $< -o $@
 
-# Linked statically: libseccomp and libcap confine the service (init_confine.c), jansson
-# decodes request bodies in the Docker policy proxy.
-INIT_LIBS := -l:libseccomp.a -l:libcap.a -l:libjansson.a
+# Linked statically: libseccomp and libcap confine the service (init_confine.c).
+INIT_LIBS := -l:libseccomp.a -l:libcap.a
 $(BUILD)/slipway-init: $(INIT_OBJS)
 	$(CC) -static -Wl,-z,relro,-z,now -o $@ $^ $(INIT_LIBS)
 
@@ -132,7 +129,7 @@ bench: all
 	scripts/bench-run 10
 	scripts/bench-seed
 	scripts/bench-serve 10
-	scripts/bench-proxy 5
+	scripts/bench-userns 5
 
 deps:
 	scripts/install-deps

@@ -85,6 +85,19 @@ int agent_destroy(struct docker_client *docker, const char *container_id, const 
                 r = fs_remove_tree(dir);
                 if (r < 0)
                         return sw_error_errno(err, -r, "remove agent directory %s", dir);
+                /* Its user namespace range, last: <state>/agents/<id> -> <state>, <id>. */
+                _cleanup_free_ char *copy = strdup(dir);
+                char *slash = copy ? strrchr(copy, '/') : NULL;
+                if (slash) {
+                        *slash = '\0';
+                        char *agents = strrchr(copy, '/');
+                        if (agents && strcmp(agents, "/agents") == 0) {
+                                *agents = '\0';
+                                r = userns_release(copy[0] ? copy : "/", slash + 1);
+                                if (r < 0)
+                                        return sw_error_errno(err, -r, "release the user namespace range of %s", dir);
+                        }
+                }
         }
         return 0;
 }
@@ -175,7 +188,7 @@ static int agent_seed(struct agent *agent, const char *generation_root,
                 return sw_error_set(err, ENOMEM, "seed");
         double started = now_seconds();
         struct seed_stats stats;
-        int r = seed_data_root(generation_root, data_root, SEED_MOUNT, strategy, &stats, err);
+        int r = seed_data_root(generation_root, data_root, SEED_MOUNT, strategy, agent->userns.base, &stats, err);
         agent->seed_seconds = now_seconds() - started;
         if (r == -ENOSPC && agent_disk_exists(agent->dir))
                 return sw_error_prefix(err, "the cache generation does not fit in the agent's disk "
@@ -428,7 +441,8 @@ static int agent_create_container(struct docker_client *docker, struct agent *ag
                 .labels = options->labels,
                 .cap_drop = (const char *const *) cap_drop,
                 .dockerd_args = options->dockerd_args,
-                .docker_trusted = options->docker_trusted,
+                .userns_base = agent->userns.base,
+                .userns_size = agent->userns.size,
                 .generation = agent->generation,
                 .node_name = options->node_name,
                 .template_name = options->template_name,
@@ -508,6 +522,24 @@ int agent_pick_port(const char *address, int *port, struct sw_error *err)
         return 0;
 }
 
+/* After the directory exists (a range whose agent directory is missing is reclaimable). The
+ * data root, seeded or cold, belongs to the namespace's root. */
+static int agent_claim_userns(struct agent *agent, const struct agent_options *options,
+                              const char *state_dir, struct sw_error *err)
+{
+        struct userns_layout fallback = userns_layout_default();
+        int r = userns_claim(state_dir, options->userns_layout ? options->userns_layout : &fallback,
+                             agent->id, &agent->userns, err);
+        if (r < 0 || options->disk_limit_bytes > 0)
+                return r; /* the disk's data root is made later, by the disk (agent_disk.c) */
+        _cleanup_free_ char *data_root = agent_data_root_path(agent->dir);
+        if (!data_root)
+                return sw_error_set(err, ENOMEM, "data root");
+        if (lchown(data_root, agent->userns.base, agent->userns.base) < 0)
+                return sw_error_errno(err, errno, "give %s to the agent's user namespace", data_root);
+        return 0;
+}
+
 int agent_prepare(const struct agent_options *options, struct agent **out, struct sw_error *err)
 {
         const char *state_dir = options->state_dir ? options->state_dir : AGENT_DEFAULT_STATE_DIR;
@@ -534,6 +566,8 @@ int agent_prepare(const struct agent_options *options, struct agent **out, struc
                 return sw_error_set(err, ENOMEM, "agent");
         agent->ssh_port = options->ssh_port;
         r = agent_prepare_dir(agent, state_dir, options->disk_limit_bytes, err);
+        if (r >= 0)
+                r = agent_claim_userns(agent, options, state_dir, err);
         if (r >= 0)
                 r = agent_prepare_keys(agent, options, &agent->keys, err);
         if (r < 0) {

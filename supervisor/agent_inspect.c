@@ -136,6 +136,34 @@ static void ssh_command(json_t *out)
         free(command);
 }
 
+/* One decimal number of at most 32 bits, digits only; *end after it. */
+static bool parse_u32(const char *text, const char **end, unsigned long long *out)
+{
+        unsigned long long n = 0;
+        const char *p = text;
+        for (; *p >= '0' && *p <= '9'; p++) {
+                n = n * 10 + (unsigned long long) (*p - '0');
+                if (n > 0xFFFFFFFFull)
+                        return false;
+        }
+        *end = p;
+        *out = n;
+        return p != text;
+}
+
+/* The AGENT_LABEL_USERNS label ("BASE:SIZE") as {base, size}; null when the agent has none (a
+ * container from before user namespaces) or it is not one slipway writes: labels are anyone's
+ * to set on a container, so it is read strictly. */
+static json_t *userns_info(const char *label)
+{
+        unsigned long long base, size;
+        const char *end;
+        if (!label || !parse_u32(label, &end, &base) || *end != ':' ||
+            !parse_u32(end + 1, &end, &size) || *end || size == 0 || base + size > 0x100000000ull)
+                return json_null();
+        return json_pack("{s:I, s:I}", "base", (json_int_t) base, "size", (json_int_t) size);
+}
+
 /* What the container's inspect data adds to the list entry. */
 static void container_info(json_t *out, json_t *inspect)
 {
@@ -174,14 +202,13 @@ static void container_info(json_t *out, json_t *inspect)
         /* The words given to the agent's dockerd (slipway run --dockerd-arg). */
         json_t *env_item;
         size_t i;
-        json_object_set_new(out, "docker_policy", json_string("standard"));
         json_array_foreach(json_object_get(config, "Env"), i, env_item) {
                 const char *env = json_string_value(env_item);
                 if (env && strncmp(env, "SLIPWAY_DOCKERD_ARGS=", 21) == 0)
                         json_object_set_new(out, "dockerd_args", json_string(env + 21));
-                if (env && strcmp(env, "SLIPWAY_DOCKER_POLICY=trusted") == 0)
-                        json_object_set_new(out, "docker_policy", json_string("trusted"));
         }
+        json_object_set_new(out, "userns", userns_info(json_string_value(
+                                                   json_object_get(labels, AGENT_LABEL_USERNS))));
 }
 
 int agent_inspect(struct docker_client *docker, const char *state_dir, const char *ref,
@@ -215,6 +242,8 @@ int agent_inspect(struct docker_client *docker, const char *state_dir, const cha
         _cleanup_free_ char *dir = NULL;
         if (asprintf(&dir, "%s/agents/%s", state_dir, agent_id) < 0)
                 return sw_error_set(err, ENOMEM, "inspect agent");
+        if (!json_object_get(agent, "userns"))
+                json_object_set_new(agent, "userns", json_null()); /* orphaned: no container */
         json_object_set_new(agent, "state_dir", json_string(state_dir));
         if (access(dir, F_OK) == 0) {
                 json_object_set_new(agent, "directory", json_string(dir));

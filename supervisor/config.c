@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 #include "slipway/limits.h"
 #include "slipway/seed.h"
 #include "slipway/sshkey.h"
+#include "slipway/userns.h"
 
 #define DEFAULT_CAPACITY 4
 #define DEFAULT_POLL_INTERVAL_MS 1000
@@ -60,12 +62,13 @@ enum key_type {
         KEY_NODE_PREFIX,
         KEY_INT,            /* int field in [min, max] */
         KEY_LONG_LONG,      /* long long field in [min, max] */
+        KEY_UINT32,         /* uint32_t field in [min, max] */
         KEY_DOCKER_HOST,
         KEY_LABELS,
         KEY_IMAGE,
         KEY_CACHE,
         KEY_SEED_STRATEGY,
-        KEY_DOCKER_POLICY,
+        KEY_OBSOLETE_DOCKER_POLICY, /* no field: checked, then ignored */
         KEY_CPUS,
         KEY_MEMORY,
         KEY_DISK,
@@ -121,6 +124,9 @@ enum {
         HOST_DRAIN_TIMEOUT,
         HOST_METRICS_ADDRESS,
         HOST_RECONCILE_INTERVAL,
+        HOST_USERNS_BASE,
+        HOST_USERNS_SIZE,
+        HOST_USERNS_COUNT,
         HOST_KEY_COUNT
 };
 
@@ -137,6 +143,13 @@ static const struct key_def host_keys[HOST_KEY_COUNT] = {
                                    HOST_FIELD(metrics_address), 0, 0 },
         [HOST_RECONCILE_INTERVAL] = { "reconcile-interval", KEY_INT,
                                       HOST_FIELD(reconcile_interval_s), 1, 3600 },
+        /* Each alone within what a uid can be; together checked by userns_layout_check. */
+        [HOST_USERNS_BASE] = { "userns-base", KEY_UINT32, HOST_FIELD(userns_layout.base), 65536,
+                               UINT32_MAX },
+        [HOST_USERNS_SIZE] = { "userns-size", KEY_UINT32, HOST_FIELD(userns_layout.size),
+                               USERNS_MIN_SIZE, UINT32_MAX },
+        [HOST_USERNS_COUNT] = { "userns-count", KEY_UINT32, HOST_FIELD(userns_layout.count), 1,
+                                UINT32_MAX },
 };
 
 enum {
@@ -175,7 +188,7 @@ static const struct key_def template_keys[TEMPLATE_KEY_COUNT] = {
                                   LIMITS_PIDS_MAX },
         [TEMPLATE_AUTHORIZED_KEYS] = { "authorized-keys", KEY_PATH,
                                        TEMPLATE_FIELD(authorized_keys_file), 0, 0 },
-        [TEMPLATE_DOCKER_POLICY] = { "docker-policy", KEY_DOCKER_POLICY, TEMPLATE_FIELD(docker_trusted), 0, 0 },
+        [TEMPLATE_DOCKER_POLICY] = { "docker-policy", KEY_OBSOLETE_DOCKER_POLICY, 0, 0, 0 },
         [TEMPLATE_DISK_LIMIT] = { "disk-limit", KEY_DISK, TEMPLATE_FIELD(disk_limit_bytes), 0, 0 },
         [TEMPLATE_EGRESS_ALLOW] = { "egress-allow", KEY_EGRESS, TEMPLATE_FIELD(egress_allow), 0, 0 },
 };
@@ -547,11 +560,19 @@ static int key_parse(const struct key_def *def, void *base, const char *value, c
                 break;
         case KEY_SEED_STRATEGY:
                 return parse_seed_strategy(value, field, reason, size);
-        case KEY_DOCKER_POLICY:
-                if (strcmp(value, "standard") == 0 || strcmp(value, "trusted") == 0) {
-                        *(bool *) field = strcmp(value, "trusted") == 0;
+        case KEY_UINT32:
+                r = parse_range(value, def->min, def->max, &number, reason, size);
+                if (r == 0)
+                        *(uint32_t *) field = (uint32_t) number;
+                return r;
+        case KEY_OBSOLETE_DOCKER_POLICY:
+                /* The Docker policy proxy is gone: the agent's user namespace contains what
+                 * builds ask of its dockerd, so "standard" and "trusted" now mean the same.
+                 * Still accepted, so that existing configs load; there is no channel for
+                 * warnings out of the parser, slipway.conf(5) says it is ignored. A value that
+                 * was never valid is still refused. */
+                if (strcmp(value, "standard") == 0 || strcmp(value, "trusted") == 0)
                         return 0;
-                }
                 return sw_reason_set(reason, size, "expected standard or trusted, not \"%s\"", value);
         case KEY_CPUS:
                 return limits_parse_cpus(value, field, reason, size);
@@ -1000,6 +1021,13 @@ static int config_defaults(struct parse_ctx *ctx)
                 host->drain_timeout_s = DEFAULT_DRAIN_TIMEOUT_S;
         if (!ctx->host_lines[HOST_RECONCILE_INTERVAL])
                 host->reconcile_interval_s = DEFAULT_RECONCILE_INTERVAL_S;
+        struct userns_layout userns = userns_layout_default();
+        if (!ctx->host_lines[HOST_USERNS_BASE])
+                host->userns_layout.base = userns.base;
+        if (!ctx->host_lines[HOST_USERNS_SIZE])
+                host->userns_layout.size = userns.size;
+        if (!ctx->host_lines[HOST_USERNS_COUNT])
+                host->userns_layout.count = userns.count;
         if (!ctx->jenkins_lines[JENKINS_POLL_INTERVAL_MS])
                 jenkins->poll_interval_ms = DEFAULT_POLL_INTERVAL_MS;
         if (!ctx->jenkins_lines[JENKINS_TIMEOUT])
@@ -1033,6 +1061,37 @@ static int config_defaults(struct parse_ctx *ctx)
                     !dup_default(&template->java_path, DEFAULT_JAVA_PATH) ||
                     !dup_default(&template->jvm_options, ""))
                         return -ENOMEM;
+        }
+        return 0;
+}
+
+/* The user namespace ranges, as a whole (each key alone was checked as it was read): they
+ * must fit below 2^32-1, and there must be one for every agent the host may run. Only the
+ * keys set can be wrong, so the error names the last of them: on its line the layout
+ * stopped fitting. */
+static int config_check_userns(struct parse_ctx *ctx)
+{
+        const struct config_host *host = &ctx->config->host;
+        static const int keys[] = { HOST_USERNS_BASE, HOST_USERNS_SIZE, HOST_USERNS_COUNT };
+        int last = -1;
+        for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+                if (ctx->host_lines[keys[i]] && (last < 0 || ctx->host_lines[keys[i]] > ctx->host_lines[last]))
+                        last = keys[i];
+        if (last < 0)
+                return 0; /* the default layout */
+        struct sw_error why = { 0 };
+        if (userns_layout_check(&host->userns_layout, &why) < 0) {
+                ctx_fail(ctx, EINVAL, ctx->host_lines[last], "[host] %s: %s", host_keys[last].name,
+                         why.message);
+                return -EINVAL;
+        }
+        /* Past that many agents, the next launch would fail for want of a range. */
+        if (host->userns_layout.count < (uint32_t) host->capacity) {
+                ctx_fail(ctx, EINVAL, ctx->host_lines[HOST_USERNS_COUNT],
+                         "[host] userns-count: %u user namespace ranges for a capacity of %d "
+                         "agents: each agent needs one (raise userns-count to at least %d)",
+                         host->userns_layout.count, host->capacity, host->capacity);
+                return -EINVAL;
         }
         return 0;
 }
@@ -1104,6 +1163,8 @@ static int config_finish(struct parse_ctx *ctx)
         int r = config_check_required(ctx);
         if (r >= 0)
                 r = config_defaults(ctx);
+        if (r >= 0)
+                r = config_check_userns(ctx);
         if (r >= 0)
                 r = config_read_files(ctx);
         if (r == -ENOMEM)

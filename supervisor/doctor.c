@@ -1,5 +1,9 @@
 /* Host prerequisites, each checked with a fix: see include/slipway/doctor.h. */
 #include <errno.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <sys/mount.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/fs.h>
@@ -22,6 +26,7 @@
 #include "slipway/docker.h"
 #include "slipway/doctor.h"
 #include "slipway/fsutil.h"
+#include "slipway/userns.h"
 #include "slipway/jenkins.h"
 #include "slipway/seed.h"
 
@@ -842,6 +847,86 @@ static int check_reflink(struct doctor *d)
         return 0;
 }
 
+/* An idmapped clone of dir onto a user namespace mapping 0 to base: what slipway-init does
+ * with the cache generation. The clone is never attached anywhere; closing it drops it. */
+static int probe_idmapped_mount(const char *dir, uint32_t base)
+{
+        int ready[2];
+        if (pipe2(ready, O_CLOEXEC) < 0)
+                return -errno;
+        pid_t child = fork();
+        if (child < 0) {
+                int saved = -errno;
+                close(ready[0]);
+                close(ready[1]);
+                return saved;
+        }
+        if (child == 0) {
+                close(ready[0]);
+                if (unshare(CLONE_NEWUSER) < 0)
+                        _exit(1);
+                (void) !write(ready[1], "u", 1);
+                pause();
+                _exit(0);
+        }
+        close(ready[1]);
+        char c;
+        int r = read(ready[0], &c, 1) == 1 ? 0 : -EPERM;
+        close(ready[0]);
+        char path[64], map[64];
+        snprintf(map, sizeof(map), "0 %u 65536\n", base);
+        for (int i = 0; r == 0 && i < 2; i++) {
+                snprintf(path, sizeof(path), "/proc/%d/%s", (int) child, i ? "gid_map" : "uid_map");
+                _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || write(fd, map, strlen(map)) < 0)
+                        r = -errno;
+        }
+        snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) child);
+        _cleanup_close_ int userns = r == 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+        if (r == 0 && userns < 0)
+                r = -errno;
+        _cleanup_close_ int tree = r == 0 ? open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC) : -1;
+        if (r == 0 && tree < 0)
+                r = -errno;
+        struct mount_attr attr = { .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY, .userns_fd = (uint64_t) userns };
+        if (r == 0 && mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+                r = -errno;
+        kill(child, SIGKILL);
+        while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+                ;
+        return r;
+}
+
+/* Agents' user namespaces: ranges free of host ids, and idmapped mounts where the cache
+ * generations live (layer-link agents see them through one). */
+static int check_userns(struct doctor *d)
+{
+        struct userns_layout layout = d->config ? d->config->host.userns_layout : userns_layout_default();
+        char why[256];
+        if (userns_layout_conflict(&layout, why, sizeof(why)))
+                ADD(d, "user namespaces", DOCTOR_FAIL, "move the ranges: userns-base in [host] of slipway.conf",
+                    "agents' id ranges %u + %u x %u overlap host ids: %s", layout.base, layout.count,
+                    layout.size, why);
+        else
+                ADD(d, "user namespaces", DOCTOR_PASS, NULL,
+                    "agents' id ranges %u + %u x %u hold no host user, group or subordinate id",
+                    layout.base, layout.count, layout.size);
+        int r = probe_idmapped_mount(d->probe_dir, layout.base);
+        if (r == 0)
+                ADD(d, "idmapped mounts", DOCTOR_PASS, NULL,
+                    "%s supports idmapped mounts: layer-link agents see generations with their owners",
+                    d->probe_dir);
+        else if (r == -EPERM || r == -EACCES)
+                ADD(d, "idmapped mounts", DOCTOR_WARN, "run slipway doctor as root",
+                    "cannot probe idmapped mounts in %s: %s", d->probe_dir, strerror(-r));
+        else
+                ADD(d, "idmapped mounts", DOCTOR_FAIL,
+                    "put the state dir on a file system with idmapped mounts (ext4, xfs, btrfs; Linux 5.12+), "
+                    "or seed with copy or btrfs-snapshot",
+                    "idmapped mount of %s: %s: layer-link agents cannot start", d->probe_dir, strerror(-r));
+        return 0;
+}
+
 static int check_docker(struct doctor *d, struct docker_client **docker)
 {
         struct sw_error err = { 0 };
@@ -1093,6 +1178,8 @@ static int doctor_checks(struct doctor *d, const struct doctor_options *options)
                 r = check_reflink(d);
         if (r == 0)
                 r = check_disk_limit(d);
+        if (r >= 0)
+                r = check_userns(d);
         if (r == 0)
                 r = check_docker(d, &docker);
         if (r == 0)

@@ -7,6 +7,7 @@
  *    runtime state (a generation holds images only; volumes/backingFsBlockDev is a device
  *    node);
  *  - overlay2/<id>/diff with layer-link: linked, never copied (the bytes). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -31,6 +32,7 @@ static const char *const skipped_top_level[] = {
 
 struct seeder {
         enum seed_strategy strategy;
+        uid_t owner_shift;
         const char *seed_mount;
         struct seed_stats *stats;
         struct sw_error *err;
@@ -115,6 +117,14 @@ static int copy_file_data(struct seeder *s, int src, int dst, off_t size)
         return 0;
 }
 
+/* Owners as the agent's user namespace must see them: the generation's ids (those of the
+ * image's own users, below SEED_ID_RANGE) moved to the agent's range. */
+#define SEED_ID_RANGE 65536u
+static uid_t shifted(const struct seeder *s, uid_t id)
+{
+        return s->owner_shift && id < SEED_ID_RANGE ? id + s->owner_shift : id;
+}
+
 static int seed_fail(struct seeder *s, int r, const char *what, const char *name)
 {
         return sw_error_errno(s->err, -r, "seed: %s %s", what, name);
@@ -133,7 +143,7 @@ static int copy_regular(struct seeder *s, int src_dir, int dst_dir, const char *
         int r = copy_file_data(s, src, dst, st->st_size);
         if (r < 0)
                 return seed_fail(s, r, s->strategy == SEED_REFLINK ? "clone (FICLONE)" : "copy", name);
-        if (fchown(dst, st->st_uid, st->st_gid) < 0 || fchmod(dst, st->st_mode & 07777) < 0)
+        if (fchown(dst, shifted(s, st->st_uid), shifted(s, st->st_gid)) < 0 || fchmod(dst, st->st_mode & 07777) < 0)
                 return seed_fail(s, -errno, "set owner of", name);
         r = copy_xattrs(src, dst);
         if (r < 0)
@@ -159,7 +169,7 @@ static int copy_entry(struct seeder *s, int src_dir, int dst_dir, const char *na
                 _cleanup_close_ int dst = openat(dst_dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
                 if (src < 0 || dst < 0)
                         return seed_fail(s, -errno, "open directory", name);
-                if (fchown(dst, st.st_uid, st.st_gid) < 0 || fchmod(dst, st.st_mode & 07777) < 0)
+                if (fchown(dst, shifted(s, st.st_uid), shifted(s, st.st_gid)) < 0 || fchmod(dst, st.st_mode & 07777) < 0)
                         return seed_fail(s, -errno, "set owner of", name);
                 int r = copy_xattrs(src, dst);
                 if (r < 0)
@@ -177,7 +187,7 @@ static int copy_entry(struct seeder *s, int src_dir, int dst_dir, const char *na
                 target[len] = '\0';
                 if (symlinkat(target, dst_dir, name) < 0)
                         return seed_fail(s, -errno, "symlink", name);
-                if (fchownat(dst_dir, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+                if (fchownat(dst_dir, name, shifted(s, st.st_uid), shifted(s, st.st_gid), AT_SYMLINK_NOFOLLOW) < 0)
                         return seed_fail(s, -errno, "set owner of", name);
                 s->stats->symlinks++;
                 return 0;
@@ -190,7 +200,7 @@ static int copy_entry(struct seeder *s, int src_dir, int dst_dir, const char *na
                         return 0;
                 if (mknodat(dst_dir, name, st.st_mode, st.st_rdev) < 0)
                         return seed_fail(s, -errno, "mknod", name);
-                if (fchownat(dst_dir, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+                if (fchownat(dst_dir, name, shifted(s, st.st_uid), shifted(s, st.st_gid), AT_SYMLINK_NOFOLLOW) < 0)
                         return seed_fail(s, -errno, "set owner of", name);
                 s->stats->files++;
                 return 0;
@@ -214,6 +224,8 @@ static int link_layer(struct seeder *s, int src_overlay, int dst_overlay, const 
         _cleanup_close_ int dst = openat(dst_overlay, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (src < 0 || dst < 0)
                 return seed_fail(s, -errno, "open layer", id);
+        if (fchown(dst, shifted(s, st.st_uid), shifted(s, st.st_gid)) < 0)
+                return seed_fail(s, -errno, "set owner of layer", id);
         _cleanup_closedir_ DIR *d = fdopendir(dup(src));
         if (!d)
                 return seed_fail(s, -errno, "read layer", id);
@@ -226,7 +238,8 @@ static int link_layer(struct seeder *s, int src_overlay, int dst_overlay, const 
                 if (strcmp(name, "diff") == 0) {
                         char target[4096];
                         snprintf(target, sizeof(target), "%s/overlay2/%s/diff", s->seed_mount, id);
-                        if (symlinkat(target, dst, "diff") < 0)
+                        if (symlinkat(target, dst, "diff") < 0 ||
+                            fchownat(dst, "diff", shifted(s, 0), shifted(s, 0), AT_SYMLINK_NOFOLLOW) < 0)
                                 return seed_fail(s, -errno, "link diff of layer", id);
                         s->stats->symlinks++;
                         has_diff = true;
@@ -240,7 +253,7 @@ static int link_layer(struct seeder *s, int src_overlay, int dst_overlay, const 
         }
         if (has_diff) {
                 _cleanup_close_ int marker = openat(dst, "committed", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-                if (marker < 0)
+                if (marker < 0 || fchown(marker, shifted(s, 0), shifted(s, 0)) < 0)
                         return seed_fail(s, -errno, "mark committed layer", id);
                 s->stats->layers++;
         }
@@ -276,6 +289,8 @@ static int copy_tree(struct seeder *s, int src_dir, int dst_dir, bool top_level,
                         _cleanup_close_ int dst = openat(dst_dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                         if (src < 0 || dst < 0)
                                 return seed_fail(s, -errno, "open", name);
+                        if (fchown(dst, shifted(s, 0), shifted(s, 0)) < 0)
+                                return seed_fail(s, -errno, "set owner of", name);
                         _cleanup_closedir_ DIR *layers = fdopendir(dup(src));
                         if (!layers)
                                 return seed_fail(s, -errno, "read", name);
@@ -303,10 +318,46 @@ static int copy_tree(struct seeder *s, int src_dir, int dst_dir, bool top_level,
         return 0;
 }
 
+/* Every owner in a tree moved to the agent's range. The tree is a generation's (built by the
+ * operator's cache build, not by a build), and its depth is bounded all the same. */
+static int shift_tree(const struct seeder *s, int dir_fd, int depth)
+{
+        if (depth > 512)
+                return -ELOOP;
+        _cleanup_closedir_ DIR *d = fdopendir(dup(dir_fd));
+        if (!d)
+                return -errno;
+        struct dirent *entry;
+        while ((entry = readdir(d))) {
+                const char *name = entry->d_name;
+                if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                        continue;
+                struct stat st;
+                if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return -errno;
+                if (fchownat(dir_fd, name, shifted(s, st.st_uid), shifted(s, st.st_gid), AT_SYMLINK_NOFOLLOW) < 0)
+                        return -errno;
+                /* chown clears setuid and setgid: put them back. */
+                if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID)) &&
+                    fchmodat(dir_fd, name, st.st_mode & 07777, 0) < 0)
+                        return -errno;
+                if (S_ISDIR(st.st_mode)) {
+                        _cleanup_close_ int child = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (child < 0)
+                                return -errno;
+                        int r = shift_tree(s, child, depth + 1);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
 /* A snapshot shares every extent with the generation; only the per-daemon state the other
- * strategies skip is removed from it. */
-static int seed_snapshot(const char *generation, const char *target, struct seed_stats *stats,
-                         struct sw_error *err)
+ * strategies skip is removed from it. Owners are shifted in the snapshot (metadata only: its
+ * extents stay shared). */
+static int seed_snapshot(const struct seeder *s, const char *generation, const char *target,
+                         struct seed_stats *stats, struct sw_error *err)
 {
         if (rmdir(target) < 0)
                 return sw_error_errno(err, errno, "seed: %s must be an empty directory", target);
@@ -323,6 +374,14 @@ static int seed_snapshot(const char *generation, const char *target, struct seed
                 if (r < 0)
                         return sw_error_errno(err, -r, "seed: remove %s", path);
         }
+        if (s->owner_shift) {
+                _cleanup_close_ int top = open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                r = top < 0 ? -errno : shift_tree(s, top, 0);
+                if (r >= 0 && fchown(top, shifted(s, 0), shifted(s, 0)) < 0)
+                        r = -errno;
+                if (r < 0)
+                        return sw_error_errno(err, -r, "seed: give %s to the agent's user namespace", target);
+        }
         char overlay[4096];
         snprintf(overlay, sizeof(overlay), "%s/overlay2", target);
         _cleanup_closedir_ DIR *d = opendir(overlay);
@@ -334,11 +393,13 @@ static int seed_snapshot(const char *generation, const char *target, struct seed
 }
 
 int seed_data_root(const char *generation, const char *target, const char *seed_mount,
-                   enum seed_strategy strategy, struct seed_stats *stats, struct sw_error *err)
+                   enum seed_strategy strategy, uid_t owner_shift, struct seed_stats *stats,
+                   struct sw_error *err)
 {
         struct seed_stats local = { 0 };
         struct seeder s = {
                 .strategy = strategy,
+                .owner_shift = owner_shift,
                 .seed_mount = seed_mount ? seed_mount : SEED_MOUNT,
                 .stats = stats ? stats : &local,
                 .err = err,
@@ -352,10 +413,12 @@ int seed_data_root(const char *generation, const char *target, const char *seed_
                 return sw_error_set(err, EINVAL, "seed: %s is not an overlay2 data root (no overlay2/)",
                                     generation);
         if (strategy == SEED_BTRFS_SNAPSHOT)
-                return seed_snapshot(generation, target, s.stats, err);
+                return seed_snapshot(&s, generation, target, s.stats, err);
         _cleanup_close_ int dst = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dst < 0)
                 return sw_error_errno(err, errno, "seed: target %s", target);
+        if (owner_shift && fchown(dst, owner_shift, owner_shift) < 0)
+                return sw_error_errno(err, errno, "seed: give %s to the agent's user namespace", target);
         int r = copy_tree(&s, src, dst, true, false);
         if (r < 0)
                 return sw_error_prefix(err, "%s -> %s (%s)", generation, target,

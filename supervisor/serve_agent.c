@@ -136,7 +136,6 @@ static void agent_options_for(const struct server *server, const struct served *
                  * agents while running ones keep theirs. */
                 .generation = (!cache || strcmp(cache, "current") == 0) ? NULL : cache,
                 .seed_strategy = t->seed_strategy,
-                .docker_trusted = t->docker_trusted,
                 .ssh_port = s->agent ? s->agent->ssh_port : 0,
                 .node_name = s->node,
                 .template_name = t->name,
@@ -146,6 +145,8 @@ static void agent_options_for(const struct server *server, const struct served *
                 .disk_limit_bytes = t->disk_limit_bytes,
                 .workspace = t->remote_fs,
                 .egress_allow = t->egress_allow,
+                /* The config outlives every launch (workers are forked with it). */
+                .userns_layout = &config->host.userns_layout,
         };
 }
 

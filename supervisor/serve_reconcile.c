@@ -23,6 +23,7 @@
 #include "slipway/demand.h"
 #include "slipway/docker.h"
 #include "slipway/fsutil.h"
+#include "slipway/userns.h"
 #include "slipway/log.h"
 #include "slipway/serve_state.h"
 
@@ -279,6 +280,12 @@ static void remove_stray_dirs(struct server *server, json_t *containers, double 
                 log_error("reconcile: %s", err.message);
         else if (released > 0)
                 log_info("reconcile: detached %d loop device(s) of removed agent disks", released);
+        /* User namespace ranges whose agent directory is gone (a crash between the two). */
+        int reclaimed = 0;
+        if (userns_reclaim(state_dir, &reclaimed, &err) < 0)
+                log_error("reconcile: %s", err.message);
+        else if (reclaimed > 0)
+                log_info("reconcile: gave back %d user namespace range(s) of removed agents", reclaimed);
 }
 
 /* Served containers (they carry a node label) that no agent here owns. Without computers

@@ -109,10 +109,24 @@ int shell_run(struct docker_client *docker, const char *container_id,
         if (options->tty && term && asprintf(&term_env, "TERM=%s", term) < 0)
                 return sw_error_set(err, ENOMEM, "shell");
         const char *env[] = { term_env, NULL };
+        /* The agent's build side runs in a user namespace: the shell goes there, through
+         * slipway-init (as root of the agent, which alone can join it), so an operator sees
+         * what the build sees, as jenkins or as the namespace's root, never as the host's. */
+        size_t argc = 0;
+        while (options->argv[argc])
+                argc++;
+        _cleanup_free_ const char **argv = calloc(argc + 5, sizeof(*argv));
+        if (!argv)
+                return sw_error_set(err, ENOMEM, "shell");
+        argv[0] = SHELL_INIT_PATH;
+        argv[1] = "--enter";
+        argv[2] = options->user;
+        argv[3] = "--";
+        memcpy(argv + 4, options->argv, argc * sizeof(*argv));
         struct docker_exec_options exec = {
-                .argv = options->argv,
+                .argv = argv,
                 .env = term_env ? env : NULL,
-                .user = options->user,
+                .user = "root",
                 .tty = options->tty,
                 .attach_stdin = true,
         };

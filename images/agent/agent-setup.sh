@@ -16,6 +16,10 @@ touch /home/jenkins/.hushlogin
 chown jenkins:jenkins /home/jenkins/.hushlogin
 # Host keys are per agent: none may be baked into the image.
 rm -f /etc/ssh/ssh_host_*
+# No subordinate ids: useradd gives jenkins 100000-165535, which would overlap the host ids of
+# some agent's user namespace. Nothing in an agent needs them (slipway-init maps the namespace).
+: > /etc/subuid
+: > /etc/subgid
 # The inner docker CLI finds the daemon where slipway-init starts it (/run/docker.sock;
 # /var/run is /run on trixie).
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb

@@ -12,6 +12,7 @@
 #include "slipway/error.h"
 #include "slipway/seed.h"
 #include "slipway/tar.h"
+#include "slipway/userns.h"
 
 #define AGENT_LABEL_ID "io.slipway.agent"
 #define AGENT_LABEL_STATE_DIR "io.slipway.state-dir"
@@ -19,6 +20,7 @@
 #define AGENT_LABEL_CACHE_BUILD "io.slipway.cache-build"
 #define AGENT_LABEL_NODE "io.slipway.node"         /* the Jenkins node of a served agent */
 #define AGENT_LABEL_TEMPLATE "io.slipway.template" /* its template in slipway.conf */
+#define AGENT_LABEL_USERNS "io.slipway.userns"     /* its user namespace range, BASE:SIZE */
 #define AGENT_LABEL_PREFIX "io.slipway."
 #define AGENT_DEFAULT_IMAGE "slipway/agent:latest"
 #define AGENT_DEFAULT_STATE_DIR "/var/lib/slipway"
@@ -48,9 +50,6 @@ struct agent_options {
         const char *generation;
         enum seed_strategy seed_strategy;
         const char *const *dockerd_args; /* extra words for the agent's dockerd, may be NULL */
-        /* Docker policy "trusted": no policy proxy, jenkins uses dockerd directly (root in the
-         * agent). false: "standard", the proxy (SECURITY.md). */
-        bool docker_trusted;
         int ssh_port;                 /* host port to publish SSH on; 0: Docker picks one */
         /* Served agents (slipway serve): their Jenkins node and template, as labels. */
         const char *node_name;
@@ -69,6 +68,8 @@ struct agent_options {
         long long disk_limit_bytes;
         const char *workspace;        /* remote-fs in the agent; NULL: AGENT_DEFAULT_WORKSPACE */
         const char *egress_allow;     /* normalized allowlist (egress.h); NULL: unrestricted */
+        /* Where its user namespace range is taken from; NULL: userns_layout_default(). */
+        const struct userns_layout *userns_layout;
 };
 
 struct agent {
@@ -82,6 +83,7 @@ struct agent {
         char *client_key;      /* generated private key path, or NULL with --pubkey */
         char *known_hosts;     /* path of a known_hosts file holding the host key */
         char *generation;      /* seeded from this generation, or NULL (cold) */
+        struct userns_range userns; /* its user namespace's host ids (userns.h) */
         double disk_seconds;   /* making and mounting its disk (with a disk limit) */
         double seed_seconds;   /* seeding the data root */
         double ready_seconds;  /* from request to ready */
@@ -125,7 +127,8 @@ int agent_find(struct docker_client *docker, const char *state_dir, const char *
 /* Everything known of one agent (found as agent_find does) as a JSON object: what
  * agent_list gives, plus, from its container, created_at, started_at, finished_at, exit_code,
  * pid, image_id, hostname, labels (all, io.slipway.* too), node and template (served agents),
- * limits {cpus, memory_bytes, pids_limit} (null: unlimited), binds and dockerd_args; and from
+ * limits {cpus, memory_bytes, pids_limit} (null: unlimited), binds, dockerd_args and userns
+ * {base, size} (its user namespace's host ids, from AGENT_LABEL_USERNS; null: none); and from
  * its directory: directory, data_root {path, bytes (disk usage, symlinks not followed)},
  * disk {path, mounted, limit_bytes, used_bytes} (null without a disk limit),
  * host_key, host_key_fingerprint, known_hosts, client_key and ssh_command. */

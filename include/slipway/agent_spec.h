@@ -23,7 +23,10 @@ struct agent_spec {
         /* Extra arguments for the agent's dockerd (e.g. --registry-mirror=URL), NULL-terminated,
          * may be NULL; none may contain whitespace. */
         const char *const *dockerd_args;
-        bool docker_trusted; /* SLIPWAY_DOCKER_POLICY=trusted for slipway-init (no proxy) */
+        /* The agent's user namespace: host ids userns_base.. of userns_size (SLIPWAY_USERNS for
+         * slipway-init, and a label). 0: none (a cache builder). */
+        unsigned userns_base;
+        unsigned userns_size;
         /* A cache generation to seed from: its data root is mounted read-only at SEED_MOUNT
          * and the agent is labelled with (pinned to) its id. NULL for a cold agent. */
         const char *generation;

@@ -52,8 +52,8 @@ static inline void sw_strvfreep(char ***v)
 #define _cleanup_closedir_ _cleanup_(sw_closedirp)
 #define _cleanup_strv_ _cleanup_(sw_strvfreep)
 
-/* JSON values released with json_decref. Not in slipway-init's builds (SLIPWAY_INIT): only
- * its proxy uses jansson, and releases what it decodes itself. */
+/* JSON values released with json_decref. Not in slipway-init's builds (SLIPWAY_INIT): it is
+ * linked statically without jansson. */
 #ifndef SLIPWAY_INIT
 #include <jansson.h>
 static inline void sw_json_decrefp(json_t **j)

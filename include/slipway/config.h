@@ -37,6 +37,7 @@
 
 #include "slipway/error.h"
 #include "slipway/seed.h"
+#include "slipway/userns.h"
 
 #define CONFIG_DEFAULT_PATH "/etc/slipway/slipway.conf"
 #define CONFIG_MAX_TEMPLATES 64
@@ -76,6 +77,11 @@ struct config_host {
         char *metrics_address;  /* "ADDRESS:PORT" ([IPv6]:PORT) to serve GET /metrics on over
                                  * TCP too; NULL (default): only on the control socket */
         int reconcile_interval_s; /* 1-3600, default 60: periodic reconciliation */
+        /* Where agents' user namespace ranges are taken from (userns.h): "userns-base"
+         * (default USERNS_DEFAULT_BASE, at least 65536), "userns-size" (default and minimum
+         * USERNS_MIN_SIZE) and "userns-count" (default USERNS_DEFAULT_COUNT, at least
+         * capacity); together they pass userns_layout_check. */
+        struct userns_layout userns_layout;
 };
 
 struct config_template {
@@ -97,8 +103,8 @@ struct config_template {
                                  * required without [jenkins] */
         char *authorized_keys;  /* that file's text, then [jenkins] agent-public-key's: what
                                  * its agents authorize */
-        bool docker_trusted;    /* "docker-policy = trusted": jenkins uses the inner dockerd
-                                 * directly (root-equivalent in the agent); default standard */
+        /* "docker-policy = standard|trusted" is accepted and ignored: obsolete since agents
+         * run in a user namespace (there is no policy proxy any more). */
         long long disk_limit_bytes; /* "disk-limit = 20G": the agent's own file system for its
                                  * data root, home, /tmp and workspace (256M-16T); 0 (default)
                                  * = none. Not with seed-strategy reflink or btrfs-snapshot. */

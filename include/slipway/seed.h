@@ -8,6 +8,8 @@
 #ifndef SLIPWAY_SEED_H
 #define SLIPWAY_SEED_H
 
+#include <sys/types.h>
+
 #include "slipway/error.h"
 
 #define SEED_MOUNT "/var/lib/slipway-seed"
@@ -31,8 +33,12 @@ const char *seed_strategy_name(enum seed_strategy strategy);
 int seed_strategy_parse(const char *name, enum seed_strategy *out);
 
 /* Build target (an empty, existing directory; btrfs-snapshot replaces it) from generation. seed_mount: where the agent
- * sees the generation (layer-link only; NULL for SEED_MOUNT). */
+ * sees the generation (layer-link only; NULL for SEED_MOUNT). owner_shift: the host id of the
+ * agent's user namespace root; every owner below 65536 that seeding writes is moved up by it
+ * (0: owners as they are). Layers linked with layer-link keep the generation's owners: the
+ * agent sees them through an idmapped mount. */
 int seed_data_root(const char *generation, const char *target, const char *seed_mount,
-                   enum seed_strategy strategy, struct seed_stats *stats, struct sw_error *err);
+                   enum seed_strategy strategy, uid_t owner_shift, struct seed_stats *stats,
+                   struct sw_error *err);
 
 #endif

@@ -9,6 +9,9 @@
 #include "slipway/docker.h"
 #include "slipway/error.h"
 
+/* slipway-init in the agent image; `--enter USER -- CMD` joins the agent's namespaces. */
+#define SHELL_INIT_PATH "/usr/sbin/slipway-init"
+
 struct shell_options {
         const char *const *argv; /* NULL-terminated */
         const char *user;        /* "jenkins", or "root" for --root */

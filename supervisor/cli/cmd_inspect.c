@@ -14,8 +14,9 @@ static void inspect_usage(FILE *out)
                      "when it was created and started, how to reach it over SSH and its host key\n"
                      "fingerprint, the cache generation it was seeded from, its labels (the Jenkins\n"
                      "node and template of a served agent), its data root with its size on disk,\n"
-                     "and its resource limits. When 'slipway serve' runs on the state directory,\n"
-                     "it is asked instead, and adds the agent's supervisor state (\"served\").\n\n"
+                     "its resource limits and the host ids of its user namespace. When 'slipway\n"
+                     "serve' runs on the state directory, it is asked instead, and adds the\n"
+                     "agent's supervisor state (\"served\").\n\n"
                      "Options:\n"
                      "      --json   print a JSON object (the keys are listed in slipway(8))\n"
                      "  -h, --help   show this help\n");
@@ -138,7 +139,14 @@ static void print_human(json_t *agent)
                 row("Limits", line);
         }
         row("dockerd args", str(agent, "dockerd_args"));
-        row("Docker policy", str(agent, "docker_policy"));
+        /* Root in the agent is the first of these host ids, and its builds own nothing else. */
+        json_t *userns = json_object_get(agent, "userns");
+        json_t *userns_base = json_object_get(userns, "base"), *userns_size = json_object_get(userns, "size");
+        if (json_is_integer(userns_base) && json_is_integer(userns_size) && json_integer_value(userns_size) > 0) {
+                snprintf(line, sizeof(line), "host ids %lld-%lld", (long long) json_integer_value(userns_base),
+                         (long long) (json_integer_value(userns_base) + json_integer_value(userns_size) - 1));
+                row("Userns", line);
+        }
         json_t *bind;
         size_t i;
         label = "Mounts";

@@ -32,9 +32,8 @@ static void run_usage(FILE *out)
                 "      --seed-strategy S    layer-link (default), btrfs-snapshot, reflink or copy\n"
                 "  -d, --dockerd-arg ARG    an extra argument for the agent's dockerd, e.g.\n"
                 "                           --registry-mirror=URL (repeatable, one word each)\n"
-                "      --docker-policy P    standard (default: jenkins reaches the agent's dockerd\n"
-                "                           through the policy proxy) or trusted (directly:\n"
-                "                           root-equivalent in the agent)\n"
+                "      --docker-policy P    obsolete and ignored (standard or trusted): builds are\n"
+                "                           contained by the agent's user namespace\n"
                 "      --cpus N             CPU limit, e.g. 1.5 (default: none)\n"
                 "      --memory SIZE        memory limit, e.g. 4G (K, M, G, T; default: none)\n"
                 "      --pids-limit N       most processes and threads at once (default: none)\n"
@@ -110,7 +109,7 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
         _cleanup_free_ const char **labels = calloc((size_t) argc + 1, sizeof(char *));
         _cleanup_free_ const char **dockerd_args = calloc((size_t) argc + 1, sizeof(char *));
         size_t n_labels = 0, n_dockerd_args = 0;
-        bool json = false;
+        bool json = false, docker_policy_given = false;
         char reason[256];
         _cleanup_free_ char *egress = NULL;
         int c;
@@ -154,9 +153,13 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
                         opts.generation = "none";
                         break;
                 case 'Y':
+                        /* Obsolete: the agent's user namespace contains builds whatever they ask
+                         * of its dockerd. Still accepted so that scripts written for the policy
+                         * proxy keep working, and still checked so that a typo is not silently
+                         * taken for one of the two values it had. */
                         if (strcmp(optarg, "standard") != 0 && strcmp(optarg, "trusted") != 0)
                                 return cli_usage_error("run", "--docker-policy: expected standard or trusted, not \"%s\"", optarg);
-                        opts.docker_trusted = strcmp(optarg, "trusted") == 0;
+                        docker_policy_given = true;
                         break;
                 case 'S':
                         if (seed_strategy_parse(optarg, &opts.seed_strategy) < 0)
@@ -194,6 +197,9 @@ int cmd_run(const struct cli_context *ctx, int argc, char **argv)
         }
         if (optind < argc)
                 return cli_usage_error("run", "unexpected argument \"%s\"", argv[optind]);
+        if (docker_policy_given)
+                fprintf(stderr, "slipway: --docker-policy is obsolete and ignored: builds are "
+                        "contained by a user namespace\n");
         if (opts.disk_limit_bytes > 0 && agent_disk_strategy_conflict(opts.seed_strategy))
                 return cli_usage_error("run", "--disk-limit: %s",
                                        agent_disk_strategy_conflict(opts.seed_strategy));

@@ -1,5 +1,5 @@
 /* slipway-init: PID 1 of agent containers. Static: libc, plus libseccomp and libcap (the
- * confined service) and jansson (the Docker policy proxy). */
+ * confined service). */
 #ifndef SLIPWAY_INIT_H
 #define SLIPWAY_INIT_H
 
@@ -11,12 +11,12 @@
 #define INIT_RUN_DIR "/run/slipway"
 #define INIT_READY_FILE INIT_RUN_DIR "/ready"
 #define INIT_FAILED_FILE INIT_RUN_DIR "/failed"
-/* What the docker CLI talks to: the policy proxy (or, with docker-policy trusted, dockerd). */
-#define INIT_DOCKER_SOCKET "/run/docker.sock"
-/* dockerd's own socket behind the proxy: root only (a 0700 directory). */
-#define INIT_DOCKERD_DIR INIT_RUN_DIR "/dockerd"
+/* dockerd's socket, in a directory the namespace's root owns (it cannot write /run itself),
+ * and where the docker CLI looks for it: a symlink. */
+#define INIT_DOCKERD_DIR "/run/docker"
 #define INIT_DOCKERD_SOCKET INIT_DOCKERD_DIR "/docker.sock"
-/* Where bind-mount sources must lie (init_workspace.c remounts them nosuid,nodev). */
+#define INIT_DOCKER_SOCKET "/run/docker.sock"
+/* Where build files land on the agent: remounted nosuid,nodev (init_workspace.c). */
 #define INIT_BIND_ROOTS { "/home/jenkins", "/tmp", NULL }
 #define INIT_DATA_ROOT "/var/lib/docker"
 #define INIT_AGENT_USER "jenkins"
@@ -29,19 +29,80 @@
 
 void init_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The user namespace (init_userns.c). */
+enum init_ns { INIT_NS_USER, INIT_NS_MNT, INIT_NS_NET, INIT_NS_CGROUP, INIT_NS_IPC, INIT_NS_UTS, INIT_NS_PID, INIT_NS_COUNT };
+struct init_userns {
+        bool enabled;
+        uid_t base; /* host id of the namespace's root */
+        uid_t size;
+        int ns_fd[INIT_NS_COUNT]; /* kept open by PID 1 (close-on-exec) */
+        pid_t init_pid;           /* PID 1 of the inner PID namespace (its reaper), as seen here */
+};
+extern struct init_userns init_inner;
+#define INIT_USERNS_MIN_SIZE 65536u
+/* The delegated cgroup in each hierarchy, and the daemons' leaf below it. */
+#define INIT_CGROUP_INNER "inner"
+#define INIT_CGROUP_DAEMONS INIT_CGROUP_INNER "/daemons"
+/* Which of PID 1's descriptors hold the namespaces, for `slipway-init --enter`. */
+#define INIT_NS_FILE INIT_RUN_DIR "/namespaces"
+/* A template agent's own pick of a range, kept across restarts of its container. */
+#define INIT_USERNS_FILE INIT_RUN_DIR "/userns"
+#define INIT_ENTER_FLAG "--enter"
+/* The inner network (init_inner_net.c, init_dns.c). */
+#define INIT_NET_HOST_IF "slipway0"
+#define INIT_NET_AGENT_ADDRESS "169.254.213.1"
+#define INIT_NET_INNER_ADDRESS "169.254.213.2"
+#define INIT_RESOLV_CONF INIT_RUN_DIR "/resolv.conf"
+struct init_inner_net {
+        int ssh_port; /* DNATed from the agent to the inner sshd */
+        const sigset_t *blocked;
+};
+/* SLIPWAY_USERNS=BASE:SIZE (the supervisor's allocation), "off" (a cache builder), or unset
+ * (a template agent: a random range of its own). */
+int init_userns_plan(struct sw_error *err);
+/* Create the namespaces and connect them (see init_userns.c). */
+int init_userns_setup(const struct init_inner_net *net, struct sw_error *err);
+/* In a child between fork and exec: join the namespaces as their root. Returns -errno. The
+ * PID namespace applies to the caller's children only: fork once more (init_spawn_output). */
+int init_userns_enter(void);
+/* The host id of an id inside (identity without a namespace). */
+uid_t init_userns_outside(uid_t inside);
+/* slipway-init --enter USER -- COMMAND... Returns an exit status only when it fails. */
+int init_enter_exec(char **argv);
+int init_inner_net_setup(const struct init_inner_net *net, pid_t helper, struct sw_error *err);
+/* Write INIT_RESOLV_CONF from /etc/resolv.conf; start the relay the inner side uses. */
+int init_dns_prepare(struct sw_error *err);
+pid_t init_dns_start(const sigset_t *blocked, struct sw_error *err);
+/* Directories under /run the inner daemons write (they cannot create them in /run). */
+int init_inner_dirs(struct sw_error *err);
+
+/* Accounts of the image (init_account.c). */
+#define INIT_ACCOUNT_GROUPS_MAX 32
+struct init_account {
+        uid_t uid;
+        gid_t gid;
+        char home[256];
+        gid_t groups[INIT_ACCOUNT_GROUPS_MAX];
+        size_t group_count;
+};
+int init_account_lookup(const char *name, struct init_account *account, struct sw_error *err);
+/* The agent user's home, made the namespace's on first start. */
+int init_home_prepare(struct sw_error *err);
+
 /* Processes (init_process.c). */
 int init_signals_setup(sigset_t *blocked, int *signal_fd, struct sw_error *err);
 /* fork+exec argv with default signal state; returns the pid. */
 pid_t init_spawn(const char *const *argv, const sigset_t *blocked, struct sw_error *err);
-/* The same with stdout and stderr on output_fd (-1: inherited). */
-pid_t init_spawn_output(const char *const *argv, const sigset_t *blocked, int output_fd,
+/* The same with stdout and stderr on output_fd (-1: inherited), in the user namespace when
+ * inner. */
+pid_t init_spawn_output(const char *const *argv, const sigset_t *blocked, int output_fd, bool inner,
                         struct sw_error *err);
 /* Run argv to completion (reaping only it); returns its exit status or negative error. */
 int init_run(const char *const *argv, const sigset_t *blocked, struct sw_error *err);
 /* Logs (init_logs.c): init_spawn with stdout and stderr appended to log_path by a logger
  * process that rotates it; timestamps prefixes each line with the UTC time. */
 pid_t init_spawn_logged(const char *const *argv, const sigset_t *blocked, const char *log_path,
-                        bool timestamps, struct sw_error *err);
+                        bool timestamps, bool inner, struct sw_error *err);
 /* The last `lines` lines of a log on one line, joined by " / " (bounded); "" when none. */
 void init_log_tail(const char *path, int lines, char *out, size_t size);
 /* Exit-status convention for a wait status: code, or 128+signal. */
@@ -57,8 +118,9 @@ int init_proc_sys_writable(struct sw_error *err);
  * filter and executes PROGRAM; returns an exit status only when that fails. */
 #define INIT_CONFINE_FLAG "--confine-exec"
 int init_confine_exec(char **argv);
-/* The same for the calling process (the Docker policy proxy), keeping CAP_DAC_OVERRIDE only. */
-int init_confine_proxy(struct sw_error *err);
+/* The same for the calling process (the DNS relay), keeping only CAP_SETUID and CAP_SETGID,
+ * which it gives up by becoming nobody right after. */
+int init_confine_helper(struct sw_error *err);
 
 /* SSH (init_ssh.c). */
 #define INIT_SERVICE_ARGS_MAX 64
@@ -77,11 +139,13 @@ int init_service_plan(char **command, struct init_service *service, struct sw_er
 int init_ssh_host_key(const sigset_t *blocked, struct sw_error *err);
 /* Install user jenkins' keys from the service's key argument, the environment or a file;
  * the service sshd's AuthorizedKeysCommand, if any, is only checked and reported. */
-int init_ssh_authorized_keys(const struct init_service *service, struct sw_error *err);
+int init_ssh_authorized_keys(struct init_service *service, struct sw_error *err);
 
 /* Seeding (init_seed.c): with a cache generation mounted at SEED_MOUNT and an empty data
  * root, seed it (layer-link, the supervisor's own code); without one, start cold. */
 int init_seed_data_root(struct sw_error *err);
+/* The data root's top directory, the namespace's root's. */
+int init_data_root_own(struct sw_error *err);
 
 /* dockerd (init_dockerd.c). */
 int init_data_root_check(struct sw_error *err);
@@ -94,19 +158,10 @@ int init_dockerd_wait(pid_t dockerd, int timeout_s, struct sw_error *err);
  * stop timeout (10 s by default, whatever --shutdown-timeout says), longer than the agent's
  * whole stop budget; an agent being stopped is being destroyed, and its builds with it. */
 void init_dockerd_kill_containers(void);
-/* The Docker policy proxy (init_proxy.c). SLIPWAY_DOCKER_POLICY=trusted in the environment
- * means none: dockerd listens on INIT_DOCKER_SOCKET for group docker itself. */
-bool init_docker_policy_trusted(void);
-/* Bind INIT_DOCKER_SOCKET (0660 root:docker); returns the listening fd. */
-int init_proxy_listen(struct sw_error *err);
-/* Fork the proxy serving listen_fd; returns its pid. */
-pid_t init_proxy_start(int listen_fd, const sigset_t *blocked, struct sw_error *err);
 /* Bind roots made nosuid,nodev: a nested container's root may write there (init_workspace.c). */
 int init_workspace_harden(struct sw_error *err);
-/* The socket init itself and the proxy talk to dockerd on. */
-const char *init_dockerd_socket(void);
 
-/* Wait until something accepts TCP connections on 127.0.0.1:port. */
-int init_wait_tcp(pid_t service, int port, int timeout_s, struct sw_error *err);
+/* Wait until something accepts TCP connections on address:port. */
+int init_wait_tcp(pid_t service, const char *address, int port, int timeout_s, struct sw_error *err);
 
 #endif

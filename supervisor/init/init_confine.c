@@ -48,10 +48,6 @@ static const char *const denied_syscalls[] = {
         "swapoff",       "reboot",         "syslog",       "acct",         "quotactl",
 };
 
-/* The Docker policy proxy runs as root to reach dockerd's root-only socket (as its owner, no
- * capability needed) and resolves bind sources in jenkins' directories, whatever their mode. */
-static const cap_value_t proxy_caps[] = { CAP_DAC_OVERRIDE };
-
 struct cap_set {
         const cap_value_t *caps;
         size_t count;
@@ -165,9 +161,12 @@ static int confine(const struct cap_set *keep, struct sw_error *err)
         return confine_syscalls(err);
 }
 
-int init_confine_proxy(struct sw_error *err)
+int init_confine_helper(struct sw_error *err)
 {
-        const struct cap_set keep = { proxy_caps, sizeof(proxy_caps) / sizeof(proxy_caps[0]) };
+        /* Only what it takes to become nobody next (init_dns.c): that uid change clears the
+         * rest, and no_new_privs keeps it cleared. */
+        static const cap_value_t become_nobody[] = { CAP_SETUID, CAP_SETGID };
+        const struct cap_set keep = { become_nobody, 2 };
         return confine(&keep, err);
 }
 

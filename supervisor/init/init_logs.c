@@ -113,7 +113,7 @@ static __attribute__((noreturn)) void log_writer(int in, const char *path, bool 
 }
 
 pid_t init_spawn_logged(const char *const *argv, const sigset_t *blocked, const char *log_path,
-                        bool timestamps, struct sw_error *err)
+                        bool timestamps, bool inner, struct sw_error *err)
 {
         if (mkdir(INIT_LOG_DIR, 0750) < 0 && errno != EEXIST)
                 return sw_error_errno(err, errno, "mkdir %s", INIT_LOG_DIR);
@@ -129,7 +129,7 @@ pid_t init_spawn_logged(const char *const *argv, const sigset_t *blocked, const 
                 close(write_end);
                 log_writer(read_end, log_path, timestamps);
         }
-        return init_spawn_output(argv, blocked, write_end, err);
+        return init_spawn_output(argv, blocked, write_end, inner, err);
 }
 
 void init_log_tail(const char *path, int lines, char *out, size_t size)

@@ -39,8 +39,7 @@ struct init_state {
         pid_t containerd;
         pid_t dockerd;
         pid_t service;
-        pid_t proxy;      /* the Docker policy proxy, 0 when none (trusted) */
-        int proxy_listen; /* its socket, kept open here so a restart loses no connection */
+        pid_t dns;        /* the inner namespace's DNS relay, 0 when none */
         double restarts[DOCKERD_RESTARTS_MAX];
         int restart_count;
 };
@@ -73,7 +72,7 @@ static double now(void)
 
 /* Reap every exited child; note when ours end. Returns false once no child is left. */
 static bool reap(struct init_state *s, int *service_status, bool *dockerd_died,
-                 bool *containerd_died, bool *proxy_died)
+                 bool *containerd_died, bool *dns_died)
 {
         for (;;) {
                 int status;
@@ -90,12 +89,18 @@ static bool reap(struct init_state *s, int *service_status, bool *dockerd_died,
                         s->dockerd = 0;
                         if (dockerd_died)
                                 *dockerd_died = true;
-                } else if (pid == s->proxy) {
-                        s->proxy = 0;
-                        if (proxy_died)
-                                *proxy_died = true;
-                } else if (pid == s->containerd) {
-                        s->containerd = 0;
+                } else if (pid == s->dns) {
+                        s->dns = 0;
+                        if (dns_died)
+                                *dns_died = true;
+                } else if (pid == s->containerd ||
+                           (init_inner.init_pid > 0 && pid == init_inner.init_pid)) {
+                        /* containerd, or the inner PID namespace's reaper: without it the
+                         * kernel has already killed everything in the namespace. */
+                        if (pid == s->containerd)
+                                s->containerd = 0;
+                        else
+                                init_inner.init_pid = 0;
                         if (containerd_died)
                                 *containerd_died = true;
                 }
@@ -120,8 +125,8 @@ static __attribute__((noreturn)) void shutdown_and_exit(struct init_state *s, in
         double deadline = now() + timeout;
         if (s->service > 0)
                 kill(s->service, SIGTERM);
-        if (s->proxy > 0)
-                kill(s->proxy, SIGTERM);
+        if (s->dns > 0)
+                kill(s->dns, SIGTERM);
         if (s->dockerd > 0) {
                 init_dockerd_kill_containers();
                 kill(s->dockerd, SIGTERM); /* unmounts its layers, stops containerd */
@@ -157,9 +162,6 @@ static __attribute__((noreturn)) void fail(struct init_state *s, const struct sw
 
 static int start_service(struct init_state *s, const struct init_service *service, struct sw_error *err)
 {
-        /* sshd's privilege separation directory (also for sshd given as a command). */
-        if (mkdir("/run/sshd", 0755) < 0 && errno != EEXIST)
-                return sw_error_errno(err, errno, "mkdir /run/sshd");
         /* sshd's lines go to its own log (slipway logs --sshd, with a time on each: sshd -e
          * gives none); another command's output stays in the container log. */
         /* The service runs confined, through ourselves (init_confine.c): it and every session
@@ -173,9 +175,9 @@ static int start_service(struct init_state *s, const struct init_service *servic
         for (size_t i = 0; service->argv[i]; i++)
                 argv[i + 2] = service->argv[i];
         if (strcmp(service->argv[0], INIT_SSHD) == 0)
-                s->service = init_spawn_logged(argv, &s->blocked, INIT_SSHD_LOG, true, err);
+                s->service = init_spawn_logged(argv, &s->blocked, INIT_SSHD_LOG, true, true, err);
         else
-                s->service = init_spawn(argv, &s->blocked, err);
+                s->service = init_spawn_output(argv, &s->blocked, -1, true, err);
         if (s->service < 0)
                 return s->service;
         init_log("started %s, confined (pid %d)", service->argv[0], (int) s->service);
@@ -204,8 +206,8 @@ static void restart_dockerd(struct init_state *s)
         init_log("dockerd exited: restarted (pid %d)", (int) pid);
 }
 
-/* The proxy is restarted like dockerd, with its own budget; its listening socket stays. */
-static void restart_proxy(struct init_state *s)
+/* The DNS relay is restarted like dockerd, with its own budget. */
+static void restart_dns(struct init_state *s)
 {
         static double restarts[DOCKERD_RESTARTS_MAX];
         static int count;
@@ -215,18 +217,18 @@ static void restart_proxy(struct init_state *s)
                 if (t - restarts[i] < DOCKERD_RESTART_WINDOW_S)
                         recent++;
         if (recent >= DOCKERD_RESTARTS_MAX) {
-                init_log("docker proxy exited %d times within %d s: giving up", recent, DOCKERD_RESTART_WINDOW_S);
+                init_log("dns relay exited %d times within %d s: giving up", recent, DOCKERD_RESTART_WINDOW_S);
                 shutdown_and_exit(s, 1);
         }
         restarts[count++ % DOCKERD_RESTARTS_MAX] = t;
         struct sw_error err = { 0 };
-        pid_t pid = init_proxy_start(s->proxy_listen, &s->blocked, &err);
+        pid_t pid = init_dns_start(&s->blocked, &err);
         if (pid < 0) {
-                init_log("restart docker proxy: %s", err.message);
+                init_log("restart the dns relay: %s", err.message);
                 shutdown_and_exit(s, 1);
         }
-        s->proxy = pid;
-        init_log("docker proxy exited: restarted (pid %d)", (int) pid);
+        s->dns = pid;
+        init_log("dns relay exited: restarted (dns relay: pid %d)", (int) pid);
 }
 
 static __attribute__((noreturn)) void main_loop(struct init_state *s)
@@ -254,8 +256,8 @@ static __attribute__((noreturn)) void main_loop(struct init_state *s)
                         }
                 }
                 int service_status = -1;
-                bool dockerd_died = false, containerd_died = false, proxy_died = false;
-                reap(s, &service_status, &dockerd_died, &containerd_died, &proxy_died);
+                bool dockerd_died = false, containerd_died = false, dns_died = false;
+                reap(s, &service_status, &dockerd_died, &containerd_died, &dns_died);
                 if (stop_code >= 0)
                         shutdown_and_exit(s, stop_code);
                 if (service_status >= 0) {
@@ -263,13 +265,13 @@ static __attribute__((noreturn)) void main_loop(struct init_state *s)
                         shutdown_and_exit(s, service_status);
                 }
                 if (containerd_died) {
-                        init_log("containerd exited unexpectedly");
+                        init_log("containerd (or the user namespace's reaper) exited unexpectedly");
                         shutdown_and_exit(s, 1);
                 }
                 if (dockerd_died)
                         restart_dockerd(s);
-                if (proxy_died)
-                        restart_proxy(s);
+                if (dns_died)
+                        restart_dns(s);
         }
 }
 
@@ -277,7 +279,9 @@ int main(int argc, char **argv)
 {
         if (argc > 1 && strcmp(argv[1], INIT_CONFINE_FLAG) == 0 && getpid() != 1)
                 return init_confine_exec(argv + 2);
-        struct init_state s = { .signal_fd = -1, .proxy_listen = -1 };
+        if (argc > 1 && strcmp(argv[1], INIT_ENTER_FLAG) == 0 && getpid() != 1)
+                return init_enter_exec(argv + 2);
+        struct init_state s = { .signal_fd = -1 };
         struct sw_error err = { 0 };
         /* Orphans of builds are re-parented to us even when we are not PID 1. */
         if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
@@ -291,16 +295,37 @@ int main(int argc, char **argv)
                 sw_error_errno(&err, errno, "mkdir %s", INIT_RUN_DIR);
                 fail(&s, &err);
         }
-        /* Markers from before a container restart mean nothing now. */
+        /* Markers from before a container restart mean nothing now (the namespaces file would
+         * name descriptors of the PID 1 that is gone). */
         unlink(INIT_READY_FILE);
         unlink(INIT_FAILED_FILE);
+        unlink(INIT_NS_FILE);
 
         struct init_service service;
-        if (init_service_plan(argv + 1, &service, &err) < 0 || init_cgroups_prepare(&err) < 0 ||
-            init_proc_sys_writable(&err) < 0 || init_data_root_check(&err) < 0 ||
-            init_ssh_host_key(&s.blocked, &err) < 0 || init_ssh_authorized_keys(&service, &err) < 0 ||
-            init_seed_data_root(&err) < 0 || init_workspace_harden(&err) < 0)
+        if (init_service_plan(argv + 1, &service, &err) < 0 || init_userns_plan(&err) < 0 ||
+            init_cgroups_prepare(&err) < 0 || init_proc_sys_writable(&err) < 0 ||
+            init_data_root_check(&err) < 0 || init_ssh_host_key(&s.blocked, &err) < 0 ||
+            init_home_prepare(&err) < 0 || init_ssh_authorized_keys(&service, &err) < 0 ||
+            init_seed_data_root(&err) < 0 || init_data_root_own(&err) < 0 ||
+            init_workspace_harden(&err) < 0 || init_inner_dirs(&err) < 0)
                 fail(&s, &err);
+        if (getenv("SLIPWAY_DOCKER_POLICY"))
+                init_log("SLIPWAY_DOCKER_POLICY is obsolete and ignored: builds are contained by a user namespace");
+        /* The probe and, inside the namespace, the DNAT of the published port go to sshd's port. */
+        const char *service_address = "127.0.0.1";
+        if (init_inner.enabled) {
+                struct init_inner_net net = { .ssh_port = service.probe_port ? service.probe_port : 22,
+                                              .blocked = &s.blocked };
+                if (init_dns_prepare(&err) < 0 || init_userns_setup(&net, &err) < 0)
+                        fail(&s, &err);
+                s.dns = init_dns_start(&s.blocked, &err);
+                if (s.dns < 0) {
+                        s.dns = 0;
+                        fail(&s, &err);
+                }
+                init_log("dns relay: pid %d on %s:53", (int) s.dns, INIT_NET_AGENT_ADDRESS);
+                service_address = INIT_NET_INNER_ADDRESS;
+        }
         int timeout = env_seconds("SLIPWAY_DOCKERD_TIMEOUT", DEFAULT_DOCKERD_TIMEOUT_S);
         s.containerd = init_containerd_start(&s.blocked, timeout, &err);
         if (s.containerd < 0) {
@@ -316,23 +341,10 @@ int main(int argc, char **argv)
                 fail(&s, &err);
         }
         init_log("dockerd ready after %.2f s", now() - started);
-        /* The proxy is listening before anything jenkins runs can look for the socket. */
-        if (init_docker_policy_trusted()) {
-                init_log("docker policy: trusted (group docker uses dockerd directly)");
-        } else {
-                s.proxy_listen = init_proxy_listen(&err);
-                if (s.proxy_listen < 0)
-                        fail(&s, &err);
-                s.proxy = init_proxy_start(s.proxy_listen, &s.blocked, &err);
-                if (s.proxy < 0) {
-                        s.proxy = 0;
-                        fail(&s, &err);
-                }
-                init_log("docker policy: standard (proxy pid %d on %s)", (int) s.proxy, INIT_DOCKER_SOCKET);
-        }
         if (start_service(&s, &service, &err) < 0)
                 fail(&s, &err);
-        if (service.probe_port && init_wait_tcp(s.service, service.probe_port, timeout, &err) < 0)
+        if (service.probe_port &&
+            init_wait_tcp(s.service, service_address, service.probe_port, timeout, &err) < 0)
                 fail(&s, &err);
         write_marker(INIT_READY_FILE, "ready\n");
         init_log("ready after %.2f s", now() - started);

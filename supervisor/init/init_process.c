@@ -11,15 +11,30 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "slipway/log_escape.h"
 
 void init_log(const char *fmt, ...)
 {
-        char line[1024];
+        char message[1024];
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(line, sizeof(line), fmt, ap);
+        vsnprintf(message, sizeof(message), fmt, ap);
         va_end(ap);
-        dprintf(STDERR_FILENO, "slipway-init: %s\n", line);
+        /* Messages carry paths and names a build controls: escaped, a newline in them cannot
+         * forge another "slipway-init:" line, nor an escape sequence reach the terminal of an
+         * operator reading the log with `slipway logs`. The line is sized to hold any escape
+         * of the message, so nothing is cut. */
+        static const char prefix[] = "slipway-init: ";
+        char line[sizeof(prefix) - 1 + LOG_ESCAPE_SIZE(sizeof(message)) + 1];
+        memcpy(line, prefix, sizeof(prefix) - 1);
+        log_escape(message, strlen(message), line + sizeof(prefix) - 1,
+                   sizeof(line) - (sizeof(prefix) - 1) - 1);
+        size_t len = strlen(line);
+        line[len++] = '\n';
+        /* One write(2): a pipe keeps a write of up to PIPE_BUF whole, so the children that
+         * share this stderr cannot cut into the line. */
+        ssize_t n = write(STDERR_FILENO, line, len);
+        (void) n; /* stderr is where failures would be told */
 }
 
 int init_signals_setup(sigset_t *blocked, int *signal_fd, struct sw_error *err)
@@ -39,12 +54,66 @@ int init_signals_setup(sigset_t *blocked, int *signal_fd, struct sw_error *err)
 
 pid_t init_spawn(const char *const *argv, const sigset_t *blocked, struct sw_error *err)
 {
-        return init_spawn_output(argv, blocked, -1, err);
+        return init_spawn_output(argv, blocked, -1, false, err);
 }
 
-pid_t init_spawn_output(const char *const *argv, const sigset_t *blocked, int output_fd,
+/* In the user namespace: fork, join, fork again (a PID namespace takes only the children of
+ * who joins it) and report the grandchild's pid; the intermediate exits at once, so the
+ * grandchild is reparented to PID 1, which reaps and supervises it like any other child. */
+static pid_t spawn_inner(const char *const *argv, const sigset_t *blocked, int output_fd, struct sw_error *err)
+{
+        int report[2];
+        if (pipe2(report, O_CLOEXEC) < 0)
+                return sw_error_errno(err, errno, "pipe for %s", argv[0]);
+        pid_t middle = fork();
+        if (middle < 0) {
+                int saved = errno;
+                close(report[0]);
+                close(report[1]);
+                return sw_error_errno(err, saved, "fork for %s", argv[0]);
+        }
+        if (middle == 0) {
+                close(report[0]);
+                sigprocmask(SIG_UNBLOCK, blocked, NULL);
+                if (output_fd >= 0 &&
+                    (dup2(output_fd, STDOUT_FILENO) < 0 || dup2(output_fd, STDERR_FILENO) < 0))
+                        _exit(127);
+                int r = init_userns_enter();
+                if (r < 0) {
+                        init_log("cannot enter the user namespace for %s: %s", argv[0], strerror(-r));
+                        _exit(126);
+                }
+                pid_t pid = fork();
+                if (pid == 0) {
+                        setsid();
+                        execv(argv[0], (char *const *) argv);
+                        init_log("cannot execute %s: %s", argv[0], strerror(errno));
+                        _exit(127);
+                }
+                (void) !write(report[1], &pid, sizeof(pid));
+                _exit(pid < 0 ? 126 : 0);
+        }
+        close(report[1]);
+        pid_t pid = -1;
+        ssize_t n;
+        do
+                n = read(report[0], &pid, sizeof(pid));
+        while (n < 0 && errno == EINTR);
+        close(report[0]);
+        int status;
+        while (waitpid(middle, &status, 0) < 0 && errno == EINTR)
+                ;
+        if (n != sizeof(pid) || pid <= 0)
+                return sw_error_set(err, EIO, "start %s in the user namespace: exit status %d", argv[0],
+                                    init_exit_status(status));
+        return pid;
+}
+
+pid_t init_spawn_output(const char *const *argv, const sigset_t *blocked, int output_fd, bool inner,
                         struct sw_error *err)
 {
+        if (inner && init_inner.enabled)
+                return spawn_inner(argv, blocked, output_fd, err);
         pid_t pid = fork();
         if (pid < 0)
                 return sw_error_errno(err, errno, "fork for %s", argv[0]);

@@ -92,7 +92,7 @@ int init_seed_data_root(struct sw_error *err)
                                     "read-only (readonly / :ro)", SEED_MOUNT);
         double started = now_ms();
         struct seed_stats stats;
-        r = seed_data_root(SEED_MOUNT, INIT_DATA_ROOT, SEED_MOUNT, SEED_LAYER_LINK, &stats, err);
+        r = seed_data_root(SEED_MOUNT, INIT_DATA_ROOT, SEED_MOUNT, SEED_LAYER_LINK, init_userns_outside(0), &stats, err);
         if (r < 0) {
                 empty_directory(INIT_DATA_ROOT);
                 return r;

@@ -13,11 +13,13 @@
  * logs to the container's stderr. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "init.h"
@@ -118,13 +120,17 @@ int init_service_plan(char **command, struct init_service *service, struct sw_er
 
 int init_ssh_host_key(const sigset_t *blocked, struct sw_error *err)
 {
-        if (access(HOST_KEY, F_OK) == 0) {
-                /* sshd refuses a host key others can read. */
-                if (chown(HOST_KEY, 0, 0) < 0 || chmod(HOST_KEY, 0600) < 0)
+        /* sshd refuses a host key others can read; it runs as the namespace's root. */
+        uid_t root = init_userns_outside(0);
+        _cleanup_close_ int given = open(HOST_KEY, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (given >= 0) {
+                if (fchown(given, root, root) < 0 || fchmod(given, 0600) < 0)
                         return sw_error_errno(err, errno, "secure %s", HOST_KEY);
                 init_log("using the host key provided");
                 return 0;
         }
+        if (errno != ENOENT)
+                return sw_error_errno(err, errno, "open %s", HOST_KEY);
         static const char *const keygen[] = { "/usr/bin/ssh-keygen", "-q", "-t", "ed25519", "-N", "",
                                               "-f", HOST_KEY, NULL };
         int r = init_run(keygen, blocked, err);
@@ -132,45 +138,11 @@ int init_ssh_host_key(const sigset_t *blocked, struct sw_error *err)
                 return r;
         if (r != 0)
                 return sw_error_set(err, EIO, "ssh-keygen for %s exited with %d", HOST_KEY, r);
+        _cleanup_close_ int made = open(HOST_KEY, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (made < 0 || fchown(made, root, root) < 0)
+                return sw_error_errno(err, errno, "secure %s", HOST_KEY);
         init_log("generated a host key");
         return 0;
-}
-
-struct account {
-        uid_t uid;
-        gid_t gid;
-        char home[256];
-};
-
-static int find_account(const char *name, struct account *account)
-{
-        _cleanup_fclose_ FILE *f = fopen("/etc/passwd", "re");
-        if (!f)
-                return -errno;
-        char line[1024];
-        size_t name_len = strlen(name);
-        while (fgets(line, sizeof(line), f)) {
-                if (strncmp(line, name, name_len) != 0 || line[name_len] != ':')
-                        continue;
-                /* name:password:uid:gid:gecos:home:shell */
-                char *fields[7] = { 0 };
-                char *save = NULL, *p = line;
-                for (int i = 0; i < 7; i++) {
-                        fields[i] = p;
-                        p = strchr(p, ':');
-                        if (!p)
-                                break;
-                        *p++ = '\0';
-                }
-                (void) save;
-                if (!fields[5])
-                        return -EINVAL;
-                account->uid = (uid_t) strtoul(fields[2], NULL, 10);
-                account->gid = (gid_t) strtoul(fields[3], NULL, 10);
-                snprintf(account->home, sizeof(account->home), "%s", fields[5]);
-                return 0;
-        }
-        return -ENOENT;
 }
 
 /* Each non-empty, non-comment line must be "TYPE BASE64 [comment]" with a known type. */
@@ -255,11 +227,129 @@ static void check_keys_command(const char *keys_command)
                          INIT_AGENT_USER);
 }
 
-int init_ssh_authorized_keys(const struct init_service *service, struct sw_error *err)
+/* ~jenkins/.ssh/authorized_keys, by descriptor from the home down: on a restart of the
+ * container the home holds what the last build left, and a symlink there must lead nowhere.
+ * Owned by jenkins as the user namespace sees it. */
+static int install_authorized_keys(const char *keys, struct sw_error *err)
+{
+        struct init_account account;
+        int r = init_account_lookup(INIT_AGENT_USER, &account, err);
+        if (r < 0)
+                return r;
+        uid_t uid = init_userns_outside(account.uid);
+        gid_t gid = init_userns_outside(account.gid);
+        _cleanup_close_ int home = open(account.home, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (home < 0)
+                return sw_error_errno(err, errno, "open %s", account.home);
+        struct stat st;
+        if (fstatat(home, ".ssh", &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode) &&
+            unlinkat(home, ".ssh", 0) < 0)
+                return sw_error_errno(err, errno, "remove %s/.ssh (not a directory)", account.home);
+        if (mkdirat(home, ".ssh", 0700) < 0 && errno != EEXIST)
+                return sw_error_errno(err, errno, "mkdir %s/.ssh", account.home);
+        _cleanup_close_ int dir = openat(home, ".ssh", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dir < 0 || fchown(dir, uid, gid) < 0 || fchmod(dir, 0700) < 0)
+                return sw_error_errno(err, errno, "secure %s/.ssh", account.home);
+        (void) unlinkat(dir, "authorized_keys.tmp", 0);
+        _cleanup_close_ int fd = openat(dir, "authorized_keys.tmp",
+                                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return sw_error_errno(err, errno, "create %s/.ssh/authorized_keys.tmp", account.home);
+        size_t len = strlen(keys);
+        if (write(fd, keys, len) != (ssize_t) len || (len && keys[len - 1] != '\n' && write(fd, "\n", 1) != 1))
+                return sw_error_errno(err, errno, "write %s/.ssh/authorized_keys.tmp", account.home);
+        if (fchown(fd, uid, gid) < 0 || fsync(fd) < 0 ||
+            renameat(dir, "authorized_keys.tmp", dir, "authorized_keys") < 0)
+                return sw_error_errno(err, errno, "install %s/.ssh/authorized_keys", account.home);
+        return 0;
+}
+
+/* Run the keys command once, as sshd would for jenkins (the user as its argument), and keep
+ * what it prints (bounded, within a few seconds). */
+static int run_keys_command(const char *command, char *out, size_t size, struct sw_error *err)
+{
+        char path[256];
+        snprintf(path, sizeof(path), "%.*s", (int) strcspn(command, " \t"), command);
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC) < 0)
+                return sw_error_errno(err, errno, "pipe");
+        pid_t pid = fork();
+        if (pid < 0) {
+                close(fds[0]);
+                close(fds[1]);
+                return sw_error_errno(err, errno, "fork for %s", path);
+        }
+        if (pid == 0) {
+                sigset_t none;
+                sigemptyset(&none);
+                sigprocmask(SIG_SETMASK, &none, NULL);
+                if (dup2(fds[1], STDOUT_FILENO) < 0)
+                        _exit(127);
+                alarm(10);
+                execl(path, path, INIT_AGENT_USER, (char *) NULL);
+                _exit(127);
+        }
+        close(fds[1]);
+        size_t have = 0;
+        ssize_t n;
+        while (have + 1 < size && ((n = read(fds[0], out + have, size - 1 - have)) > 0 || (n < 0 && errno == EINTR)))
+                if (n > 0)
+                        have += (size_t) n;
+        out[have] = '\0';
+        close(fds[0]);
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return sw_error_errno(err, errno, "wait for %s", path);
+        if (init_exit_status(status) != 0)
+                return sw_error_set(err, EIO, "sshd's AuthorizedKeysCommand %s exited with %d", path,
+                                    init_exit_status(status));
+        return 0;
+}
+
+/* Drop -o AuthorizedKeysCommand[User]=... from sshd's arguments. */
+static void drop_keys_command(struct init_service *service)
+{
+        size_t out = 0;
+        for (size_t i = 0; service->argv[i]; i++) {
+                const char *arg = service->argv[i];
+                bool joined = strncmp(arg, "-o", 2) == 0 && arg[2];
+                const char *value = joined ? arg + 2 : (strcmp(arg, "-o") == 0 ? service->argv[i + 1] : NULL);
+                if (value && strncasecmp(value, "AuthorizedKeysCommand", 21) == 0) {
+                        if (!joined)
+                                i++;
+                        continue;
+                }
+                service->argv[out++] = arg;
+        }
+        service->argv[out] = NULL;
+        service->keys_command = NULL;
+}
+
+int init_ssh_authorized_keys(struct init_service *service, struct sw_error *err)
 {
         const char *keys_command = service->keys_command;
         if (keys_command)
                 check_keys_command(keys_command);
+        /* sshd in the user namespace refuses any AuthorizedKeysCommand: it wants every directory
+         * up to / owned by root, and the agent's files are host root's, nobody's in there. The
+         * command (the Jenkins Docker plugin's /root/authorized_key) runs here instead, once,
+         * before anything of a build exists, and its keys are installed like the others. */
+        if (keys_command && init_inner.enabled) {
+                char keys[MAX_KEYS + 1];
+                int r = run_keys_command(keys_command, keys, sizeof(keys), err);
+                if (r < 0)
+                        return r;
+                if (!keys_valid(keys))
+                        return sw_error_set(err, EINVAL, "sshd's AuthorizedKeysCommand %s printed no OpenSSH "
+                                            "public key for %s", keys_command, INIT_AGENT_USER);
+                drop_keys_command(service);
+                r = install_authorized_keys(keys, err);
+                if (r < 0)
+                        return r;
+                init_log("authorized keys for %s: from sshd's AuthorizedKeysCommand, run once", INIT_AGENT_USER);
+                return 0;
+        }
         /* As the jenkins/ssh-agent image: a key given as the command, the environment
          * variables, then a file. */
         const char *source = "the container's command (a public key)";
@@ -289,26 +379,9 @@ int init_ssh_authorized_keys(const struct init_service *service, struct sw_error
         if (!keys_valid(value))
                 return sw_error_set(err, EINVAL, "%s does not hold OpenSSH public keys", source);
 
-        struct account account;
-        int r = find_account(INIT_AGENT_USER, &account);
+        int r = install_authorized_keys(value, err);
         if (r < 0)
-                return sw_error_errno(err, -r, "user %s in /etc/passwd", INIT_AGENT_USER);
-        char dir[300], path[320], tmp[330];
-        snprintf(dir, sizeof(dir), "%s/.ssh", account.home);
-        snprintf(path, sizeof(path), "%s/authorized_keys", dir);
-        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-                return sw_error_errno(err, errno, "mkdir %s", dir);
-        if (chown(dir, account.uid, account.gid) < 0 || chmod(dir, 0700) < 0)
-                return sw_error_errno(err, errno, "secure %s", dir);
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                return sw_error_errno(err, errno, "create %s", tmp);
-        size_t len = strlen(value);
-        if (write(fd, value, len) != (ssize_t) len || (len && value[len - 1] != '\n' && write(fd, "\n", 1) != 1))
-                return sw_error_errno(err, errno, "write %s", tmp);
-        if (fchown(fd, account.uid, account.gid) < 0 || fsync(fd) < 0 || rename(tmp, path) < 0)
-                return sw_error_errno(err, errno, "install %s", path);
+                return r;
         /* Children (sshd and everything it starts) never see the key variables. */
         unsetenv("JENKINS_AGENT_SSH_PUBKEY");
         unsetenv("JENKINS_SLAVE_SSH_PUBKEY");

@@ -22,7 +22,7 @@ test_operator_logs_inspect() {
     assert_contains "$logs" "==> dockerd (/var/log/slipway/dockerd.log) <=="
     assert_contains "$logs" "==> sshd (/var/log/slipway/sshd.log) <=="
     assert_contains "$logs" "slipway-init: ready after"
-    assert_contains "$logs" "API listen on /run/slipway/dockerd/docker.sock"
+    assert_contains "$logs" "API listen on /run/docker/docker.sock"
     assert_contains "$logs" "Accepted publickey for jenkins"
     # The container log keeps slipway-init's own lines only.
     container=$("$SLIPWAY" --state-dir "$state" ps --json | jq -r '.[0].container')

@@ -21,10 +21,10 @@ test_session_confined() {
     # A process of the same user that the attacking session did not start.
     victim=$($AGENT_SSH 'nohup sleep 300 >/dev/null 2>&1 & echo $!')
 
-    # The probe finds holes where they exist: a jenkins process started by docker exec (not
-    # through sshd, so unconfined) may create user namespaces, use the keyring and attach
-    # ptrace to its own user's processes.
-    out=$(docker exec -u jenkins -w /home/jenkins "$AGENT_CONTAINER" ./probe "$victim") || true
+    # The probe finds holes where they exist: a jenkins process started by an operator's shell
+    # (not through sshd, so unconfined, in the same namespaces) may create user namespaces,
+    # use the keyring and attach ptrace to its own user's processes.
+    out=$("$SLIPWAY" --state-dir "$state" shell "$AGENT_ID" -T -- /home/jenkins/probe "$victim") || true
     assert_contains "$out" "unshare(CLONE_NEWUSER)       ALLOWED" "control run (unconfined)"
     assert_contains "$out" "ptrace attach                ALLOWED" "control run (unconfined)"
 
@@ -48,15 +48,19 @@ test_session_confined() {
     local su_out
     su_out=$($AGENT_SSH 'su -c true root </dev/null >/dev/null 2>&1; echo "su exit $?"')
     [[ $su_out =~ ^su\ exit\ [1-9][0-9]*$ ]] || fail "su in a build session: $su_out"
-    # The Docker policy proxy (root, parsing what builds send) is confined too: the same filter,
-    # no_new_privs, and CAP_DAC_OVERRIDE (bit 1) alone.
-    local proxy_pid
-    proxy_pid=$(docker logs "$AGENT_CONTAINER" 2>&1 | sed -n 's/.*docker policy: standard (proxy pid \([0-9]*\) .*/\1/p')
-    [ -n "$proxy_pid" ] || fail "no proxy pid in the agent's log"
-    status=$(docker exec "$AGENT_CONTAINER" cat "/proc/$proxy_pid/status")
-    assert_contains "$status" "NoNewPrivs:	1" "proxy"
-    assert_contains "$status" "Seccomp:	2" "proxy"
-    assert_eq "$(awk '/^CapBnd/ {print $2}' <<<"$status")" 0000000000000002 "proxy bounding set"
+    # The DNS relay (outside the namespace, handling what builds send) is confined: the same
+    # filter, no_new_privs, host uid 65534, no capability (its bounding set keeps only the
+    # SETGID and SETUID it used to become nobody).
+    local relay_pid
+    relay_pid=$(docker logs "$AGENT_CONTAINER" 2>&1 | sed -n 's/.*dns relay: pid \([0-9]*\).*/\1/p' | tail -n1)
+    [ -n "$relay_pid" ] || fail "no dns relay pid in the agent's log"
+    status=$(docker exec "$AGENT_CONTAINER" cat "/proc/$relay_pid/status")
+    assert_contains "$status" "NoNewPrivs:	1" "dns relay"
+    assert_contains "$status" "Seccomp:	2" "dns relay"
+    assert_eq "$(awk '/^CapBnd/ {print $2}' <<<"$status")" 00000000000000c0 "dns relay bounding set"
+    assert_eq "$(awk '/^CapEff/ {print $2}' <<<"$status")" 0000000000000000 "dns relay capabilities"
+    assert_eq "$(awk '/^CapPrm/ {print $2}' <<<"$status")" 0000000000000000 "dns relay capabilities"
+    assert_eq "$(awk '/^Uid/ {print $2, $3, $4, $5}' <<<"$status")" "65534 65534 65534 65534" "dns relay uid"
     # The inner dockerd is not under the session's filter, and builds still work.
     status=$($AGENT_SSH 'cat /proc/$(pidof dockerd)/status')
     assert_contains "$status" "Seccomp:	0" "inner dockerd unconfined"
@@ -123,7 +127,9 @@ test_session_secrets() {
     grep -q "$needle" <<<"$EMU_TOKEN" || fail "the pattern does not find the token"
     inspect=$(docker inspect "$container")
     argv=$(ps -eo pid=,args= | awk -v emu="$EMU_PID" '$1 != emu')
-    environ=$(docker exec "$container" sh -c 'cat /proc/[0-9]*/environ | tr "\0" "\n"')
+    # Both sides of the agent: its own processes, and those of the user namespace (the build's).
+    environ=$(docker exec "$container" sh -c 'cat /proc/[0-9]*/environ | tr "\0" "\n"'
+              docker exec "$container" /usr/sbin/slipway-init --enter root -- sh -c 'cat /proc/[0-9]*/environ | tr "\0" "\n"')
     # What was searched is real: the build's own environment is among them.
     assert_contains "$environ" "HOME=/home/jenkins" "environments read in the agent"
     assert_contains "$argv" "slipway serve" "command lines read"

@@ -71,8 +71,10 @@ static void test_body_binds_data_root_and_publishes_ssh_on_bind_address(void **s
         assert_non_null(json_object_get(json_object_get(body, "ExposedPorts"), "22/tcp"));
         assert_int_equal(json_array_size(json_object_get(host, "CapDrop")), 0);
         assert_string_equal(json_string_value(json_object_get(body, "Image")), "slipway/agent:latest");
-        /* Nothing secret travels in the environment. */
-        assert_null(json_object_get(body, "Env"));
+        /* Nothing secret travels in the environment: only the user namespace (none here). */
+        assert_int_equal(json_array_size(json_object_get(body, "Env")), 1);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(body, "Env"), 0)),
+                            "SLIPWAY_USERNS=off");
         /* No network given: Docker's default. */
         assert_null(json_object_get(host, "NetworkMode"));
 }
@@ -194,18 +196,25 @@ static void test_dockerd_args_travel_in_one_variable(void **state)
         assert_non_null(body);
         assert_string_equal(json_string_value(json_array_get(json_object_get(body, "Env"), 0)),
                             "SLIPWAY_DOCKERD_ARGS=--insecure-registry=10.0.0.1:5000 --debug");
-        /* The Docker policy travels next to them; standard (the default) needs no variable. */
-        spec.docker_trusted = true;
-        _cleanup_json_ json_t *trusted = agent_spec_container_body(&spec, &err);
-        assert_non_null(trusted);
-        assert_string_equal(json_string_value(json_array_get(json_object_get(trusted, "Env"), 1)),
-                            "SLIPWAY_DOCKER_POLICY=trusted");
+        /* The user namespace travels next to them, and as a label (slipway inspect reads it);
+         * without one (a cache builder) the init is told so rather than left to guess. */
+        spec.userns_base = 1879048192;
+        spec.userns_size = 65536;
+        _cleanup_json_ json_t *userns = agent_spec_container_body(&spec, &err);
+        assert_non_null(userns);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(userns, "Env"), 1)),
+                            "SLIPWAY_USERNS=1879048192:65536");
+        assert_string_equal(json_string_value(json_object_get(json_object_get(userns, "Labels"),
+                                                              AGENT_LABEL_USERNS)),
+                            "1879048192:65536");
         spec.dockerd_args = NULL;
-        _cleanup_json_ json_t *trusted_only = agent_spec_container_body(&spec, &err);
-        assert_int_equal(json_array_size(json_object_get(trusted_only, "Env")), 1);
-        spec.docker_trusted = false;
-        _cleanup_json_ json_t *standard = agent_spec_container_body(&spec, &err);
-        assert_null(json_object_get(standard, "Env"));
+        _cleanup_json_ json_t *userns_only = agent_spec_container_body(&spec, &err);
+        assert_int_equal(json_array_size(json_object_get(userns_only, "Env")), 1);
+        spec.userns_size = 0;
+        _cleanup_json_ json_t *none = agent_spec_container_body(&spec, &err);
+        assert_string_equal(json_string_value(json_array_get(json_object_get(none, "Env"), 0)),
+                            "SLIPWAY_USERNS=off");
+        assert_null(json_object_get(json_object_get(none, "Labels"), AGENT_LABEL_USERNS));
         spec.dockerd_args = args;
         static const char *const bad[] = { "--label a b", NULL };
         spec.dockerd_args = bad;

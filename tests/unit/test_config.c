@@ -166,7 +166,7 @@ static void test_full_config(void **state)
                 "cpus = 1.5\n"
                 "memory = 4G\n"
                 "pids-limit = 4096\n"
-                "docker-policy = trusted\n"
+                "docker-policy = trusted ; obsolete: accepted, ignored\n"
                 "\n"
                 "[template small]\n"
                 "labels = small\n"
@@ -213,7 +213,6 @@ static void test_full_config(void **state)
         assert_int_equal(t->nano_cpus, 1500000000LL);
         assert_int_equal(t->memory_bytes, 4LL << 30);
         assert_int_equal(t->pids_limit, 4096);
-        assert_true(t->docker_trusted);
         assert_int_equal(t->line, 23);
         t = &config->templates[1];
         assert_string_equal(t->name, "small");
@@ -263,6 +262,9 @@ static void test_defaults(void **state)
         assert_int_equal(h->idle_timeout_s, 600);
         assert_int_equal(h->drain_timeout_s, 3600);
         assert_int_equal(h->reconcile_interval_s, 60);
+        assert_int_equal(h->userns_layout.base, USERNS_DEFAULT_BASE);
+        assert_int_equal(h->userns_layout.size, 65536);
+        assert_int_equal(h->userns_layout.count, 1024);
         assert_int_equal(config->template_count, 1);
         const struct config_template *t = &config->templates[0];
         assert_string_equal(t->labels, "dind docker");
@@ -276,7 +278,6 @@ static void test_defaults(void **state)
         assert_int_equal(t->nano_cpus, 0);
         assert_int_equal(t->memory_bytes, 0);
         assert_int_equal(t->pids_limit, 0);
-        assert_false(t->docker_trusted); /* docker-policy = standard */
         assert_int_equal(t->line, 7);
         config_free(config);
 }
@@ -386,11 +387,64 @@ static void test_out_of_range(void **state)
         expect_error(MIN_JENKINS "poll-interval-ms = 99\n" MIN_TEMPLATE,
                      "@CONF@:7: [jenkins] poll-interval-ms: expected 100-60000");
         expect_error(MIN "pids-limit = 4194305\n", "@CONF@:9: [template dind] pids-limit: expected 0-4194304");
-        expect_error(MIN "docker-policy = root\n",
-                     "@CONF@:9: [template dind] docker-policy: expected standard or trusted, not \"root\"");
         struct config *config = expect_ok(MIN "[host]\ncapacity = 1000\ndrain-timeout = 86400\n");
         assert_int_equal(config->host.capacity, 1000);
         assert_int_equal(config->host.drain_timeout_s, 86400);
+        config_free(config);
+}
+
+/* docker-policy means nothing since agents run in a user namespace: configs that set it still
+ * load, and a value that was never valid is still an error. */
+static void test_docker_policy_obsolete(void **state)
+{
+        (void) state;
+        struct config *config = expect_ok(MIN "docker-policy = standard\n");
+        config_free(config);
+        config = expect_ok(MIN "docker-policy = trusted\n");
+        config_free(config);
+        expect_error(MIN "docker-policy = root\n",
+                     "@CONF@:9: [template dind] docker-policy: expected standard or trusted, not \"root\"");
+}
+
+static void test_userns_layout(void **state)
+{
+        (void) state;
+        struct config *config = expect_ok(MIN "[host]\nuserns-base = 200000\nuserns-size = 131072\n"
+                                              "userns-count = 8\ncapacity = 8\n");
+        assert_int_equal(config->host.userns_layout.base, 200000);
+        assert_int_equal(config->host.userns_layout.size, 131072);
+        assert_int_equal(config->host.userns_layout.count, 8);
+        config_free(config);
+        /* Near the top: 0xFFFE0000 + 1 x 65536 ends at 0xFFFEFFFF, below the invalid id 2^32-1. */
+        config = expect_ok(MIN "[host]\nuserns-base = 4294836224\nuserns-count = 1\ncapacity = 1\n");
+        assert_int_equal(config->host.userns_layout.base, 4294836224u);
+        assert_int_equal(config->host.userns_layout.size, USERNS_DEFAULT_SIZE);
+        config_free(config);
+
+        /* nogroup (65534) must map: no smaller range. */
+        expect_error(MIN "[host]\nuserns-size = 65535\n",
+                     "@CONF@:10: [host] userns-size: expected 65536-4294967295, not \"65535\"");
+        expect_error(MIN "[host]\nuserns-size = 0\n", "@CONF@:10: [host] userns-size: expected 65536-");
+        /* Host ids below 65536 are the host's own users. */
+        expect_error(MIN "[host]\nuserns-base = 0\n", "@CONF@:10: [host] userns-base: expected 65536-4294967295");
+        expect_error(MIN "[host]\nuserns-base = 4294967296\n", "@CONF@:10: [host] userns-base: expected 65536-4294967295");
+        expect_error(MIN "[host]\nuserns-count = 0\n", "@CONF@:10: [host] userns-count: expected 1-4294967295");
+        /* Each value fits, the ranges together do not: the error names the key set last. */
+        expect_error(MIN "[host]\nuserns-base = 4294901760\n",
+                     "@CONF@:10: [host] userns-base: user namespace ranges 4294901760 + 1024 x 65536: "
+                     "the first must start at 65536 or above and the last end below 2^32-1");
+        expect_error(MIN "[host]\nuserns-count = 65536\nuserns-size = 65536\n",
+                     "@CONF@:11: [host] userns-size: user namespace ranges 1879048192 + 65536 x 65536");
+        expect_error(MIN "[host]\nuserns-size = 4294967295\n",
+                     "@CONF@:10: [host] userns-size: user namespace ranges 1879048192 + 1024 x 4294967295");
+        /* One range per agent the host may run, whichever comes first in the file. */
+        expect_error(MIN "[host]\nuserns-count = 3\ncapacity = 4\n",
+                     "@CONF@:10: [host] userns-count: 3 user namespace ranges for a capacity of 4 agents");
+        expect_error(MIN "[host]\nuserns-count = 2\n",
+                     "@CONF@:10: [host] userns-count: 2 user namespace ranges for a capacity of 4 agents: "
+                     "each agent needs one (raise userns-count to at least 4)");
+        config = expect_ok(MIN "[host]\ncapacity = 2\nuserns-count = 2\n");
+        assert_int_equal(config->host.userns_layout.count, 2);
         config_free(config);
 }
 
@@ -1015,6 +1069,8 @@ int main(void)
                 cmocka_unit_test(test_duplicate_section),
                 cmocka_unit_test(test_bad_number),
                 cmocka_unit_test(test_out_of_range),
+                cmocka_unit_test(test_docker_policy_obsolete),
+                cmocka_unit_test(test_userns_layout),
                 cmocka_unit_test(test_memory),
                 cmocka_unit_test(test_disk_limit),
                 cmocka_unit_test(test_egress_allow),

@@ -90,7 +90,7 @@ static void test_layer_link(void **state)
         fresh_target("link", target, sizeof(target));
         struct seed_stats stats;
         struct sw_error err = { 0 };
-        assert_int_equal(seed_data_root(gen, target, "/seed", SEED_LAYER_LINK, &stats, &err), 0);
+        assert_int_equal(seed_data_root(gen, target, "/seed", SEED_LAYER_LINK, 0, &stats, &err), 0);
         assert_int_equal(stats.layers, 2);
         assert_true(stats.bytes < 200); /* metadata only */
 
@@ -138,7 +138,7 @@ static void test_copy_recreates_whiteouts_and_xattrs(void **state)
         fresh_target("copy", target, sizeof(target));
         struct seed_stats stats;
         struct sw_error err = { 0 };
-        assert_int_equal(seed_data_root(gen, target, NULL, SEED_COPY, &stats, &err), 0);
+        assert_int_equal(seed_data_root(gen, target, NULL, SEED_COPY, 0, &stats, &err), 0);
         assert_int_equal(stats.layers, 2);
         struct stat st;
         snprintf(path, sizeof(path), "%s/overlay2/aaa/diff/etc/hello", target);
@@ -165,12 +165,64 @@ static void test_copy_across_file_systems(void **state)
         assert_non_null(mkdtemp(target));
         struct sw_error err = { 0 };
         struct seed_stats stats;
-        assert_int_equal(seed_data_root(gen, target, NULL, SEED_COPY, &stats, &err), 0);
+        assert_int_equal(seed_data_root(gen, target, NULL, SEED_COPY, 0, &stats, &err), 0);
         snprintf(path, sizeof(path), "%s/overlay2/aaa/diff/etc/hello", target);
         _cleanup_free_ char *text = NULL;
         assert_int_equal(fs_read_bounded(path, 100, &text, NULL), 0);
         assert_string_equal(text, "hello from layer a");
         assert_int_equal(fs_remove_tree(target), 0);
+}
+
+/* Owners as the agent's user namespace sees them: every entry seeding writes is moved by the
+ * shift, what had an owner above the id range keeps it, and the target itself is the
+ * namespace root's. */
+static void owner_is(const char *target, const char *rel, uid_t uid)
+{
+        char path[600];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s%s%s", target, rel[0] ? "/" : "", rel);
+        assert_int_equal(lstat(path, &st), 0);
+        if (st.st_uid != uid || st.st_gid != uid)
+                fail_msg("%s: owner %u:%u, expected %u", path, (unsigned) st.st_uid, (unsigned) st.st_gid,
+                         (unsigned) uid);
+}
+
+static void test_owner_shift(void **state)
+{
+        (void) state;
+        const uid_t shift = 1879048192;
+        char gen[512], target[512], path[512];
+        at(gen, sizeof(gen), "gen");
+        at(path, sizeof(path), "gen/overlay2/bbb/link");
+        assert_int_equal(lchown(path, 1000, 1000), 0);
+        struct seed_stats stats;
+        struct sw_error err = { 0 };
+        fresh_target("shift-link", target, sizeof(target));
+        assert_int_equal(seed_data_root(gen, target, "/seed", SEED_LAYER_LINK, shift, &stats, &err), 0);
+        owner_is(target, "", shift);
+        owner_is(target, "overlay2", shift);
+        owner_is(target, "overlay2/aaa", shift);
+        owner_is(target, "overlay2/aaa/diff", shift); /* the symlink into the generation */
+        owner_is(target, "overlay2/aaa/committed", shift);
+        owner_is(target, "overlay2/bbb/link", shift + 1000);
+        owner_is(target, "overlay2/l/SHORTA", shift);
+        owner_is(target, "image/overlay2/repositories.json", shift);
+        /* copy shifts inside the layers too, whiteouts included; the generation is untouched. */
+        fresh_target("shift-copy", target, sizeof(target));
+        assert_int_equal(seed_data_root(gen, target, NULL, SEED_COPY, shift, &stats, &err), 0);
+        owner_is(target, "overlay2/aaa/diff/etc/hello", shift);
+        owner_is(target, "overlay2/bbb/diff/etc/hello", shift);
+        owner_is(target, "overlay2/bbb/link", shift + 1000);
+        at(path, sizeof(path), "gen/overlay2/bbb/link");
+        struct stat st;
+        assert_int_equal(lstat(path, &st), 0);
+        assert_int_equal(st.st_uid, 1000);
+        at(path, sizeof(path), "gen/overlay2/aaa/diff/etc/hello");
+        assert_int_equal(lstat(path, &st), 0);
+        assert_int_equal(st.st_uid, 0);
+        assert_int_equal(lchown(path, 0, 0), 0);
+        at(path, sizeof(path), "gen/overlay2/bbb/link");
+        assert_int_equal(lchown(path, 0, 0), 0);
 }
 
 static void test_not_a_generation(void **state)
@@ -179,9 +231,9 @@ static void test_not_a_generation(void **state)
         char target[512];
         fresh_target("bad", target, sizeof(target));
         struct sw_error err = { 0 };
-        assert_true(seed_data_root(target, target, NULL, SEED_LAYER_LINK, NULL, &err) < 0);
+        assert_true(seed_data_root(target, target, NULL, SEED_LAYER_LINK, 0, NULL, &err) < 0);
         assert_non_null(strstr(err.message, "not an overlay2 data root"));
-        assert_true(seed_data_root("/nonexistent-gen", target, NULL, SEED_COPY, NULL, &err) < 0);
+        assert_true(seed_data_root("/nonexistent-gen", target, NULL, SEED_COPY, 0, NULL, &err) < 0);
         assert_non_null(strstr(err.message, "/nonexistent-gen"));
 }
 
@@ -204,6 +256,7 @@ int main(void)
                 cmocka_unit_test(test_layer_link),
                 cmocka_unit_test(test_copy_recreates_whiteouts_and_xattrs),
                 cmocka_unit_test(test_copy_across_file_systems),
+                cmocka_unit_test(test_owner_shift),
                 cmocka_unit_test(test_not_a_generation),
                 cmocka_unit_test(test_strategy_names),
         };
