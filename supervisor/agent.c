@@ -65,6 +65,24 @@ static char *path_join(const char *dir, const char *name)
         return asprintf(&path, "%s/%s", dir, name) < 0 ? NULL : path;
 }
 
+/* Give back the user namespace range of the agent whose directory was dir:
+ * <state>/agents/<id> holds it in <state>. */
+static int agent_release_userns(const char *dir)
+{
+        _cleanup_free_ char *state = strdup(dir);
+        if (!state)
+                return -ENOMEM;
+        char *id = strrchr(state, '/');
+        if (!id)
+                return 0;
+        *id++ = '\0';
+        char *agents = strrchr(state, '/');
+        if (!agents || strcmp(agents, "/agents") != 0)
+                return 0; /* not an agent directory of a state dir: nothing was claimed for it */
+        *agents = '\0';
+        return userns_release(state[0] ? state : "/", id);
+}
+
 /* Remove whatever part of an agent exists. Used for rollback and for rm. */
 int agent_destroy(struct docker_client *docker, const char *container_id, const char *dir,
                   struct sw_error *err)
@@ -85,19 +103,9 @@ int agent_destroy(struct docker_client *docker, const char *container_id, const 
                 r = fs_remove_tree(dir);
                 if (r < 0)
                         return sw_error_errno(err, -r, "remove agent directory %s", dir);
-                /* Its user namespace range, last: <state>/agents/<id> -> <state>, <id>. */
-                _cleanup_free_ char *copy = strdup(dir);
-                char *slash = copy ? strrchr(copy, '/') : NULL;
-                if (slash) {
-                        *slash = '\0';
-                        char *agents = strrchr(copy, '/');
-                        if (agents && strcmp(agents, "/agents") == 0) {
-                                *agents = '\0';
-                                r = userns_release(copy[0] ? copy : "/", slash + 1);
-                                if (r < 0)
-                                        return sw_error_errno(err, -r, "release the user namespace range of %s", dir);
-                        }
-                }
+                r = agent_release_userns(dir);
+                if (r < 0)
+                        return sw_error_errno(err, -r, "release the user namespace range of %s", dir);
         }
         return 0;
 }

@@ -8,6 +8,7 @@
 #include "slipway/agent_spec.h"
 #include "slipway/cleanup.h"
 #include "slipway/seed.h"
+#include "slipway/userns.h"
 
 bool agent_spec_name_valid(const char *name, struct sw_error *err)
 {
@@ -138,11 +139,6 @@ static int agent_disk_binds(const struct agent_spec *spec, json_t *binds)
         return r;
 }
 
-static json_t *labels_of(json_t *body)
-{
-        return json_object_get(body, "Labels");
-}
-
 json_t *agent_spec_container_body(const struct agent_spec *spec, struct sw_error *err)
 {
         sw_error_clear(err);
@@ -245,18 +241,14 @@ json_t *agent_spec_container_body(const struct agent_spec *spec, struct sw_error
                 if (append_env(body, env) < 0)
                         goto oom;
         }
-        /* Read by slipway-init: the host ids of the agent's user namespace, or none at all for
-         * a cache builder (it runs no build, and its data root becomes a generation that keeps
-         * the images' own owners). */
-        char userns[64];
-        if (spec->userns_size)
-                snprintf(userns, sizeof(userns), "SLIPWAY_USERNS=%u:%u", spec->userns_base, spec->userns_size);
-        else
-                snprintf(userns, sizeof(userns), "SLIPWAY_USERNS=off");
+        /* Read by slipway-init (userns.h): the host ids of the agent's user namespace. */
+        char range[32], userns[64];
+        snprintf(range, sizeof(range), "%u:%u", spec->userns_base, spec->userns_size);
+        snprintf(userns, sizeof(userns), USERNS_ENV "=%s", spec->userns_size ? range : USERNS_ENV_OFF);
         if (append_env(body, userns) < 0)
                 goto oom;
         if (spec->userns_size &&
-            json_object_set_new(labels_of(body), AGENT_LABEL_USERNS, json_string(userns + strlen("SLIPWAY_USERNS="))) < 0)
+            json_object_set_new(json_object_get(body, "Labels"), AGENT_LABEL_USERNS, json_string(range)) < 0)
                 goto oom;
         if (spec->cache_builder) {
                 json_object_del(body, "ExposedPorts");

@@ -877,9 +877,7 @@ static int probe_idmapped_mount(const char *dir, uint32_t base)
         snprintf(map, sizeof(map), "0 %u 65536\n", base);
         for (int i = 0; r == 0 && i < 2; i++) {
                 snprintf(path, sizeof(path), "/proc/%d/%s", (int) child, i ? "gid_map" : "uid_map");
-                _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
-                if (fd < 0 || write(fd, map, strlen(map)) < 0)
-                        r = -errno;
+                r = fs_write_text(path, map);
         }
         snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) child);
         _cleanup_close_ int userns = r == 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;

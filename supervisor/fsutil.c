@@ -293,6 +293,65 @@ int fs_write_all(int fd, const void *data, size_t len)
         return 0;
 }
 
+int fs_write_text(const char *path, const char *text)
+{
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        return fs_write_all(fd, text, strlen(text));
+}
+
+static uid_t shifted_id(uid_t id, uid_t base, uid_t size)
+{
+        return id < size ? base + id : id;
+}
+
+static int shift_owners_below(int dir_fd, dev_t dev, uid_t base, uid_t size, unsigned flags, int depth_left)
+{
+        if (depth_left < 0)
+                return -ELOOP;
+        _cleanup_closedir_ DIR *d = fdopendir(dup(dir_fd));
+        if (!d)
+                return -errno;
+        rewinddir(d); /* the duplicate shares the caller's offset: from the start, always */
+        struct dirent *entry;
+        while ((entry = readdir(d))) {
+                const char *name = entry->d_name;
+                if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+                        continue;
+                struct stat st;
+                if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        return -errno;
+                if (st.st_dev != dev)
+                        continue; /* a mount inside: not the tree's to change */
+                if ((flags & FS_SHIFT_SKIP_LINKED) && !S_ISDIR(st.st_mode) && st.st_nlink > 1)
+                        continue;
+                if (fchownat(dir_fd, name, shifted_id(st.st_uid, base, size), shifted_id(st.st_gid, base, size),
+                             AT_SYMLINK_NOFOLLOW) < 0)
+                        return -errno;
+                if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID)) &&
+                    fchmodat(dir_fd, name, st.st_mode & 07777, 0) < 0)
+                        return -errno;
+                if (S_ISDIR(st.st_mode)) {
+                        _cleanup_close_ int child = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (child < 0)
+                                return -errno;
+                        int r = shift_owners_below(child, dev, base, size, flags, depth_left - 1);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+int fs_shift_owners(int dir_fd, uid_t base, uid_t size, unsigned flags, int max_depth)
+{
+        struct stat st;
+        if (fstat(dir_fd, &st) < 0)
+                return -errno;
+        return shift_owners_below(dir_fd, st.st_dev, base, size, flags, max_depth);
+}
+
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
         char tmp[PATH_MAX], dir[PATH_MAX];

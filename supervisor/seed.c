@@ -125,6 +125,16 @@ static uid_t shifted(const struct seeder *s, uid_t id)
         return s->owner_shift && id < SEED_ID_RANGE ? id + s->owner_shift : id;
 }
 
+/* What seeding itself creates (layer directories, diff links, markers) is root's: the
+ * namespace's root when shifting, and left as created otherwise (no syscall spent). */
+static int own_created(const struct seeder *s, int dir_fd, const char *name)
+{
+        if (!s->owner_shift)
+                return 0;
+        return fchownat(dir_fd, name ? name : "", s->owner_shift, s->owner_shift,
+                        name ? AT_SYMLINK_NOFOLLOW : AT_EMPTY_PATH) < 0 ? -errno : 0;
+}
+
 static int seed_fail(struct seeder *s, int r, const char *what, const char *name)
 {
         return sw_error_errno(s->err, -r, "seed: %s %s", what, name);
@@ -224,7 +234,7 @@ static int link_layer(struct seeder *s, int src_overlay, int dst_overlay, const 
         _cleanup_close_ int dst = openat(dst_overlay, id, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (src < 0 || dst < 0)
                 return seed_fail(s, -errno, "open layer", id);
-        if (fchown(dst, shifted(s, st.st_uid), shifted(s, st.st_gid)) < 0)
+        if (s->owner_shift && fchown(dst, shifted(s, st.st_uid), shifted(s, st.st_gid)) < 0)
                 return seed_fail(s, -errno, "set owner of layer", id);
         _cleanup_closedir_ DIR *d = fdopendir(dup(src));
         if (!d)
@@ -238,8 +248,7 @@ static int link_layer(struct seeder *s, int src_overlay, int dst_overlay, const 
                 if (strcmp(name, "diff") == 0) {
                         char target[4096];
                         snprintf(target, sizeof(target), "%s/overlay2/%s/diff", s->seed_mount, id);
-                        if (symlinkat(target, dst, "diff") < 0 ||
-                            fchownat(dst, "diff", shifted(s, 0), shifted(s, 0), AT_SYMLINK_NOFOLLOW) < 0)
+                        if (symlinkat(target, dst, "diff") < 0 || own_created(s, dst, "diff") < 0)
                                 return seed_fail(s, -errno, "link diff of layer", id);
                         s->stats->symlinks++;
                         has_diff = true;
@@ -253,7 +262,7 @@ static int link_layer(struct seeder *s, int src_overlay, int dst_overlay, const 
         }
         if (has_diff) {
                 _cleanup_close_ int marker = openat(dst, "committed", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-                if (marker < 0 || fchown(marker, shifted(s, 0), shifted(s, 0)) < 0)
+                if (marker < 0 || own_created(s, marker, NULL) < 0)
                         return seed_fail(s, -errno, "mark committed layer", id);
                 s->stats->layers++;
         }
@@ -289,7 +298,7 @@ static int copy_tree(struct seeder *s, int src_dir, int dst_dir, bool top_level,
                         _cleanup_close_ int dst = openat(dst_dir, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                         if (src < 0 || dst < 0)
                                 return seed_fail(s, -errno, "open", name);
-                        if (fchown(dst, shifted(s, 0), shifted(s, 0)) < 0)
+                        if (own_created(s, dst, NULL) < 0)
                                 return seed_fail(s, -errno, "set owner of", name);
                         _cleanup_closedir_ DIR *layers = fdopendir(dup(src));
                         if (!layers)
@@ -318,41 +327,6 @@ static int copy_tree(struct seeder *s, int src_dir, int dst_dir, bool top_level,
         return 0;
 }
 
-/* Every owner in a tree moved to the agent's range. The tree is a generation's (built by the
- * operator's cache build, not by a build), and its depth is bounded all the same. */
-static int shift_tree(const struct seeder *s, int dir_fd, int depth)
-{
-        if (depth > 512)
-                return -ELOOP;
-        _cleanup_closedir_ DIR *d = fdopendir(dup(dir_fd));
-        if (!d)
-                return -errno;
-        struct dirent *entry;
-        while ((entry = readdir(d))) {
-                const char *name = entry->d_name;
-                if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-                        continue;
-                struct stat st;
-                if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        return -errno;
-                if (fchownat(dir_fd, name, shifted(s, st.st_uid), shifted(s, st.st_gid), AT_SYMLINK_NOFOLLOW) < 0)
-                        return -errno;
-                /* chown clears setuid and setgid: put them back. */
-                if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID)) &&
-                    fchmodat(dir_fd, name, st.st_mode & 07777, 0) < 0)
-                        return -errno;
-                if (S_ISDIR(st.st_mode)) {
-                        _cleanup_close_ int child = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        if (child < 0)
-                                return -errno;
-                        int r = shift_tree(s, child, depth + 1);
-                        if (r < 0)
-                                return r;
-                }
-        }
-        return 0;
-}
-
 /* A snapshot shares every extent with the generation; only the per-daemon state the other
  * strategies skip is removed from it. Owners are shifted in the snapshot (metadata only: its
  * extents stay shared). */
@@ -375,10 +349,12 @@ static int seed_snapshot(const struct seeder *s, const char *generation, const c
                         return sw_error_errno(err, -r, "seed: remove %s", path);
         }
         if (s->owner_shift) {
+                /* A generation's tree (the operator's cache build made it, not a build); its
+                 * layers' hard links are its own and are shifted too. */
                 _cleanup_close_ int top = open(target, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                r = top < 0 ? -errno : shift_tree(s, top, 0);
-                if (r >= 0 && fchown(top, shifted(s, 0), shifted(s, 0)) < 0)
-                        r = -errno;
+                r = top < 0 ? -errno : fs_shift_owners(top, s->owner_shift, SEED_ID_RANGE, 0, 512);
+                if (r >= 0)
+                        r = own_created(s, top, NULL);
                 if (r < 0)
                         return sw_error_errno(err, -r, "seed: give %s to the agent's user namespace", target);
         }
@@ -417,7 +393,7 @@ int seed_data_root(const char *generation, const char *target, const char *seed_
         _cleanup_close_ int dst = open(target, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dst < 0)
                 return sw_error_errno(err, errno, "seed: target %s", target);
-        if (owner_shift && fchown(dst, owner_shift, owner_shift) < 0)
+        if (own_created(&s, dst, NULL) < 0)
                 return sw_error_errno(err, errno, "seed: give %s to the agent's user namespace", target);
         int r = copy_tree(&s, src, dst, true, false);
         if (r < 0)

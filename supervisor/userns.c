@@ -26,10 +26,15 @@ int userns_layout_check(const struct userns_layout *layout, struct sw_error *err
         if (layout->size < USERNS_MIN_SIZE)
                 return sw_error_set(err, EINVAL, "user namespace ranges of %u ids: need at least %u",
                                     layout->size, USERNS_MIN_SIZE);
-        if (layout->count == 0 || layout->base < 65536 || end > 0xFFFFFFFFull)
-                return sw_error_set(err, EINVAL, "user namespace ranges %u + %u x %u: the first must "
-                                    "start at 65536 or above and the last end below 2^32-1",
-                                    layout->base, layout->count, layout->size);
+        if (layout->count == 0)
+                return sw_error_set(err, EINVAL, "user namespace ranges: need at least one");
+        if (layout->base < 65536)
+                return sw_error_set(err, EINVAL, "user namespace ranges from %u: ids below 65536 are the "
+                                    "host's own", layout->base);
+        if (end > 0xFFFFFFFFull)
+                return sw_error_set(err, EINVAL, "user namespace ranges %u + %u x %u end at %llu, past "
+                                    "the last usable id (2^32-2)", layout->base, layout->count,
+                                    layout->size, end - 1);
         return 0;
 }
 

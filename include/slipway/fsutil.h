@@ -21,6 +21,19 @@ int fs_remove_tree(const char *path);
 /* Write all of data to fd, retrying short writes and EINTR. */
 int fs_write_all(int fd, const void *data, size_t len);
 
+/* Write text to an existing file (a sysctl, a cgroup or /proc file): no O_CREAT, never
+ * through a symlink. */
+int fs_write_text(const char *path, const char *text);
+
+/* Move the owners of everything below dir_fd (not dir_fd itself) into a user namespace's
+ * range: an id below size becomes base + id, any other stays. Never follows a symlink, never
+ * leaves dir_fd's file system, and puts back the setuid and setgid bits chown clears. With
+ * FS_SHIFT_SKIP_LINKED, a file with a second link is left alone: it may be a link to a file
+ * that is not the tree's own. Recursive, with one fd per level: at most max_depth levels
+ * (-ELOOP beyond), for trees the caller trusts to be shallow. */
+#define FS_SHIFT_SKIP_LINKED 1u
+int fs_shift_owners(int dir_fd, uid_t base, uid_t size, unsigned flags, int max_depth);
+
 /* Write a file atomically: temp file in the same directory, fsync, rename, fsync dir. */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 

@@ -59,7 +59,11 @@ int userns_release(const char *state_dir, const char *agent_id);
  * counts them. */
 int userns_reclaim(const char *state_dir, int *reclaimed, struct sw_error *err);
 
-/* "BASE:SIZE", as slipway-init reads it from SLIPWAY_USERNS. */
+/* The contract with slipway-init: the agent's range as USERNS_ENV=BASE:SIZE (also its label
+ * AGENT_LABEL_USERNS, BASE:SIZE), or USERNS_ENV=USERNS_ENV_OFF for a cache builder, whose data
+ * root becomes a generation that keeps the images' own owners. Unset: a template agent, which
+ * picks a range of its own below USERNS_DEFAULT_BASE (init_userns.c). */
 #define USERNS_ENV "SLIPWAY_USERNS"
+#define USERNS_ENV_OFF "off"
 
 #endif

@@ -3,10 +3,12 @@
 #ifndef SLIPWAY_INIT_H
 #define SLIPWAY_INIT_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
 #include "slipway/error.h"
+#include "slipway/userns.h"
 
 #define INIT_RUN_DIR "/run/slipway"
 #define INIT_READY_FILE INIT_RUN_DIR "/ready"
@@ -39,7 +41,6 @@ struct init_userns {
         pid_t init_pid;           /* PID 1 of the inner PID namespace (its reaper), as seen here */
 };
 extern struct init_userns init_inner;
-#define INIT_USERNS_MIN_SIZE 65536u
 /* The delegated cgroup in each hierarchy, and the daemons' leaf below it. */
 #define INIT_CGROUP_INNER "inner"
 #define INIT_CGROUP_DAEMONS INIT_CGROUP_INNER "/daemons"
@@ -57,8 +58,8 @@ struct init_inner_net {
         int ssh_port; /* DNATed from the agent to the inner sshd */
         const sigset_t *blocked;
 };
-/* SLIPWAY_USERNS=BASE:SIZE (the supervisor's allocation), "off" (a cache builder), or unset
- * (a template agent: a random range of its own). */
+/* USERNS_ENV (slipway/userns.h): the supervisor's allocation, off for a cache builder, or
+ * unset (a template agent: a random range of its own). */
 int init_userns_plan(struct sw_error *err);
 /* Create the namespaces and connect them (see init_userns.c). */
 int init_userns_setup(const struct init_inner_net *net, struct sw_error *err);
@@ -99,6 +100,17 @@ pid_t init_spawn_output(const char *const *argv, const sigset_t *blocked, int ou
                         struct sw_error *err);
 /* Run argv to completion (reaping only it); returns its exit status or negative error. */
 int init_run(const char *const *argv, const sigset_t *blocked, struct sw_error *err);
+/* The same with more: input on its stdin, its stdout into output (bounded, NUL-terminated),
+ * in the user namespace's network namespace, killed (SIGALRM) after timeout_s. */
+struct init_command {
+        const char *const *argv;
+        const char *input;  /* NULL: none */
+        char *output;       /* NULL: stdout inherited */
+        size_t output_size;
+        bool inner_net;
+        int timeout_s;      /* 0: none */
+};
+int init_run_command(const struct init_command *command, const sigset_t *blocked, struct sw_error *err);
 /* Logs (init_logs.c): init_spawn with stdout and stderr appended to log_path by a logger
  * process that rotates it; timestamps prefixes each line with the UTC time. */
 pid_t init_spawn_logged(const char *const *argv, const sigset_t *blocked, const char *log_path,
@@ -110,6 +122,15 @@ int init_exit_status(int wait_status);
 
 /* cgroups (init_cgroups.c). */
 int init_cgroups_prepare(struct sw_error *err);
+/* The hierarchies it mounted (v1: one per set of controllers; v2: /sys/fs/cgroup alone). */
+#define INIT_CGROUP_HIERARCHIES_MAX 32
+struct init_cgroup_hierarchy {
+        char path[PATH_MAX];
+        char options[256]; /* the controllers, name=...: what names the hierarchy */
+};
+size_t init_cgroups_hierarchies(const struct init_cgroup_hierarchy **list, bool *v2);
+/* Mount them fresh on /sys/fs/cgroup (inside the user namespace: rooted at its cgroup). */
+int init_cgroups_mount(struct sw_error *err);
 /* /proc/sys writable for dockerd even without systempaths=unconfined (init_proc.c). */
 int init_proc_sys_writable(struct sw_error *err);
 

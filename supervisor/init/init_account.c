@@ -3,7 +3,6 @@
  *
  * Ids here are the image's, i.e. as seen inside the user namespace; init_userns_outside()
  * gives the host id a file must carry to show them inside. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 
 #include "init.h"
 #include "slipway/cleanup.h"
+#include "slipway/fsutil.h"
 
 /* Split a colon-separated line into at most max fields; returns how many. */
 static size_t split_fields(char *line, char **fields, size_t max)
@@ -70,49 +70,6 @@ int init_account_lookup(const char *name, struct init_account *account, struct s
         return 0;
 }
 
-/* Give everything under dir_fd (never following a symlink, never leaving the file system)
- * the host ids the namespace sees as the image's. Depth is bounded: this runs on the image's
- * own home before any build has been there. */
-static int shift_tree(int dir_fd, dev_t dev, int depth)
-{
-        if (depth > 64)
-                return -ELOOP;
-        _cleanup_closedir_ DIR *d = fdopendir(dup(dir_fd));
-        if (!d)
-                return -errno;
-        struct dirent *entry;
-        while ((entry = readdir(d))) {
-                const char *name = entry->d_name;
-                if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
-                        continue;
-                struct stat st;
-                if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        return -errno;
-                if (st.st_dev != dev)
-                        continue; /* a mount inside: its owner made it what it is */
-                /* A second link may be a file of the agent's own (the image's, host root's): its
-                 * owner must never change. The image's home has none. */
-                if (!S_ISDIR(st.st_mode) && st.st_nlink > 1)
-                        continue;
-                if (fchownat(dir_fd, name, init_userns_outside(st.st_uid), init_userns_outside(st.st_gid),
-                             AT_SYMLINK_NOFOLLOW) < 0)
-                        return -errno;
-                /* chown clears setuid and setgid bits: put them back on what had them. */
-                if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID)) &&
-                    fchmodat(dir_fd, name, st.st_mode & 07777, 0) < 0)
-                        return -errno;
-                if (S_ISDIR(st.st_mode)) {
-                        _cleanup_close_ int child = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                        if (child < 0)
-                                return -errno;
-                        int r = shift_tree(child, dev, depth + 1);
-                        if (r < 0)
-                                return r;
-                }
-        }
-        return 0;
-}
-
 int init_home_prepare(struct sw_error *err)
 {
         if (!init_inner.enabled)
@@ -132,7 +89,9 @@ int init_home_prepare(struct sw_error *err)
          * container ran before), or a build made it so: left as it is. */
         if (st.st_uid != account.uid)
                 return 0;
-        r = shift_tree(home, st.st_dev, 0);
+        /* The image's home is shallow; a file with a second link may be a file of the agent's
+         * own (the image's, host root's), whose owner must never change. */
+        r = fs_shift_owners(home, init_inner.base, init_inner.size, FS_SHIFT_SKIP_LINKED, 64);
         if (r < 0)
                 return sw_error_errno(err, -r, "give %s to the user namespace", account.home);
         if (fchown(home, init_userns_outside(st.st_uid), init_userns_outside(st.st_gid)) < 0)

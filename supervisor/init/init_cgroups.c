@@ -20,23 +20,52 @@
 
 #include "init.h"
 #include "slipway/cleanup.h"
+#include "slipway/fsutil.h"
 
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #define CGROUP_ROOT "/sys/fs/cgroup"
 
-struct v1_mount {
-        char path[PATH_MAX];
-        char options[512];
-};
+/* What init_cgroups_prepare found and mounted: the user namespace delegates and mounts the
+ * same hierarchies (init_userns.c). */
+static struct init_cgroup_hierarchy hierarchies[INIT_CGROUP_HIERARCHIES_MAX];
+static size_t hierarchy_count;
+static bool unified;
 
-static int write_file(const char *path, const char *text)
+size_t init_cgroups_hierarchies(const struct init_cgroup_hierarchy **list, bool *v2)
 {
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        ssize_t n = write(fd, text, strlen(text));
-        if (n < 0)
-                return -errno;
+        *list = hierarchies;
+        *v2 = unified;
+        return hierarchy_count;
+}
+
+int init_cgroups_mount(struct sw_error *err)
+{
+        const unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+        if (unified)
+                return mount("cgroup2", CGROUP_ROOT, "cgroup2", flags, NULL) < 0
+                               ? sw_error_errno(err, errno, "mount cgroup2 on %s", CGROUP_ROOT) : 0;
+        if (mount("tmpfs", CGROUP_ROOT, "tmpfs", flags, "mode=755") < 0)
+                return sw_error_errno(err, errno, "mount tmpfs on %s", CGROUP_ROOT);
+        for (size_t i = 0; i < hierarchy_count; i++) {
+                const struct init_cgroup_hierarchy *h = &hierarchies[i];
+                if (mkdir(h->path, 0755) < 0 && errno != EEXIST)
+                        return sw_error_errno(err, errno, "mkdir %s", h->path);
+                if (mount("cgroup", h->path, "cgroup", flags, h->options) < 0)
+                        return sw_error_errno(err, errno, "mount cgroup (%s) on %s", h->options, h->path);
+                /* "cpu,cpuacct" is also reachable as "cpu" and "cpuacct", as on the host. */
+                const char *name = strrchr(h->path, '/') + 1;
+                if (!strchr(name, ','))
+                        continue;
+                char copy[256];
+                snprintf(copy, sizeof(copy), "%s", name);
+                char *save = NULL;
+                for (char *part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+                        char link[PATH_MAX];
+                        snprintf(link, sizeof(link), CGROUP_ROOT "/%s", part);
+                        if (symlink(name, link) < 0 && errno != EEXIST)
+                                return sw_error_errno(err, errno, "symlink %s", link);
+                }
+        }
         return 0;
 }
 
@@ -62,60 +91,44 @@ static int prepare_v1(struct sw_error *err)
         _cleanup_fclose_ FILE *f = fopen("/proc/self/mounts", "re");
         if (!f)
                 return sw_error_errno(err, errno, "read /proc/self/mounts");
-        struct v1_mount mounts[32];
-        size_t count = 0;
         char line[4096];
-        while (fgets(line, sizeof(line), f) && count < 32) {
+        hierarchy_count = 0;
+        while (fgets(line, sizeof(line), f) && hierarchy_count < INIT_CGROUP_HIERARCHIES_MAX) {
                 char source[256], path[PATH_MAX], type[64], options[1024];
                 if (sscanf(line, "%255s %4095s %63s %1023s", source, path, type, options) != 4)
                         continue;
                 if (strcmp(type, "cgroup") != 0 || strncmp(path, CGROUP_ROOT "/", strlen(CGROUP_ROOT) + 1) != 0)
                         continue;
-                snprintf(mounts[count].path, sizeof(mounts[count].path), "%s", path);
-                controller_options(options, mounts[count].options, sizeof(mounts[count].options));
-                count++;
+                struct init_cgroup_hierarchy *h = &hierarchies[hierarchy_count++];
+                snprintf(h->path, sizeof(h->path), "%s", path);
+                controller_options(options, h->options, sizeof(h->options));
         }
         /* The tmpfs holding the hierarchies is read-only too: a fresh one replaces it. */
-        for (size_t i = 0; i < count; i++)
-                if (umount2(mounts[i].path, MNT_DETACH) < 0)
-                        return sw_error_errno(err, errno, "unmount %s", mounts[i].path);
+        for (size_t i = 0; i < hierarchy_count; i++)
+                if (umount2(hierarchies[i].path, MNT_DETACH) < 0)
+                        return sw_error_errno(err, errno, "unmount %s", hierarchies[i].path);
         if (umount2(CGROUP_ROOT, MNT_DETACH) < 0 && errno != EINVAL)
                 return sw_error_errno(err, errno, "unmount %s", CGROUP_ROOT);
-        if (mount("tmpfs", CGROUP_ROOT, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755") < 0)
-                return sw_error_errno(err, errno, "mount tmpfs on %s", CGROUP_ROOT);
-        for (size_t i = 0; i < count; i++) {
-                if (mkdir(mounts[i].path, 0755) < 0 && errno != EEXIST)
-                        return sw_error_errno(err, errno, "mkdir %s", mounts[i].path);
-                if (mount("cgroup", mounts[i].path, "cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                          mounts[i].options) < 0)
-                        return sw_error_errno(err, errno, "mount cgroup (%s) on %s", mounts[i].options,
-                                              mounts[i].path);
-                /* "cpu,cpuacct" is also reachable as "cpu" and "cpuacct", as on the host. */
-                const char *name = strrchr(mounts[i].path, '/') + 1;
-                if (strchr(name, ',')) {
-                        char copy[256];
-                        snprintf(copy, sizeof(copy), "%s", name);
-                        char *save = NULL;
-                        for (char *part = strtok_r(copy, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
-                                char link[PATH_MAX];
-                                snprintf(link, sizeof(link), CGROUP_ROOT "/%s", part);
-                                if (symlink(name, link) < 0 && errno != EEXIST)
-                                        return sw_error_errno(err, errno, "symlink %s", link);
-                        }
-                }
-        }
-        init_log("cgroup v1: %zu hierarchies remounted writable", count);
+        int r = init_cgroups_mount(err);
+        if (r < 0)
+                return r;
+        init_log("cgroup v1: %zu hierarchies remounted writable", hierarchy_count);
         return 0;
 }
 
 static int prepare_v2(struct sw_error *err)
 {
         /* Read-only cgroup2 (the default for non-privileged containers): remount it. */
+        unified = true;
+        snprintf(hierarchies[0].path, sizeof(hierarchies[0].path), "%s", CGROUP_ROOT);
+        hierarchy_count = 1;
         if (access(CGROUP_ROOT "/cgroup.procs", W_OK) < 0 || mkdir(CGROUP_ROOT "/init", 0755) < 0) {
                 if (errno != EEXIST) {
-                        if (umount2(CGROUP_ROOT, MNT_DETACH) < 0 ||
-                            mount("cgroup2", CGROUP_ROOT, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-                                return sw_error_errno(err, errno, "remount cgroup2 on %s", CGROUP_ROOT);
+                        if (umount2(CGROUP_ROOT, MNT_DETACH) < 0)
+                                return sw_error_errno(err, errno, "unmount %s", CGROUP_ROOT);
+                        int r = init_cgroups_mount(err);
+                        if (r < 0)
+                                return r;
                         if (mkdir(CGROUP_ROOT "/init", 0755) < 0 && errno != EEXIST)
                                 return sw_error_errno(err, errno, "mkdir %s/init", CGROUP_ROOT);
                 }
@@ -129,7 +142,7 @@ static int prepare_v2(struct sw_error *err)
                 bool moved = false;
                 while (fgets(pid, sizeof(pid), procs)) {
                         pid[strcspn(pid, "\n")] = '\0';
-                        if (write_file(CGROUP_ROOT "/init/cgroup.procs", pid) == 0)
+                        if (fs_write_text(CGROUP_ROOT "/init/cgroup.procs", pid) == 0)
                                 moved = true;
                 }
                 if (!moved)
@@ -142,7 +155,7 @@ static int prepare_v2(struct sw_error *err)
                 for (char *c = strtok_r(list, " \n", &save); c; c = strtok_r(NULL, " \n", &save)) {
                         char enable[64];
                         snprintf(enable, sizeof(enable), "+%s", c);
-                        if (write_file(CGROUP_ROOT "/cgroup.subtree_control", enable) < 0)
+                        if (fs_write_text(CGROUP_ROOT "/cgroup.subtree_control", enable) < 0)
                                 init_log("cgroup v2: cannot enable controller %s", c);
                 }
         }

@@ -22,56 +22,32 @@
 
 #include "init.h"
 #include "slipway/cleanup.h"
+#include "slipway/fsutil.h"
 
 #define IP "/usr/sbin/ip"
 #define IPTABLES_RESTORE "/usr/sbin/iptables-restore"
 
 static int write_sysctl(const char *path, const char *value, struct sw_error *err)
 {
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
-        if (fd < 0 || write(fd, value, strlen(value)) < 0)
-                return sw_error_errno(err, errno, "write %s", path);
-        return 0;
+        int r = fs_write_text(path, value);
+        return r < 0 ? sw_error_errno(err, -r, "write %s", path) : 0;
 }
 
-/* Run a tool to completion, in the inner network namespace when inner, with input on stdin. */
+/* Run a tool to completion, in the inner network namespace when inner, with input on stdin;
+ * anything but a clean exit is an error naming the command. */
 static int run_tool(const char *const *argv, bool inner, const char *input, const sigset_t *blocked,
                     struct sw_error *err)
 {
-        int in[2] = { -1, -1 };
-        if (input && pipe2(in, O_CLOEXEC) < 0)
-                return sw_error_errno(err, errno, "pipe");
-        pid_t pid = fork();
-        if (pid < 0)
-                return sw_error_errno(err, errno, "fork for %s", argv[0]);
-        if (pid == 0) {
-                sigprocmask(SIG_UNBLOCK, blocked, NULL);
-                if (inner && setns(init_inner.ns_fd[INIT_NS_NET], CLONE_NEWNET) < 0)
-                        _exit(126);
-                if (input && dup2(in[0], STDIN_FILENO) < 0)
-                        _exit(126);
-                execv(argv[0], (char *const *) argv);
-                _exit(127);
+        const struct init_command command = { .argv = argv, .input = input, .inner_net = inner };
+        int status = init_run_command(&command, blocked, err);
+        if (status <= 0)
+                return status;
+        char line[256] = "";
+        for (size_t i = 0; argv[i]; i++) {
+                size_t len = strlen(line);
+                snprintf(line + len, sizeof(line) - len, "%s%s", i ? " " : "", argv[i]);
         }
-        if (input) {
-                close(in[0]);
-                (void) !write(in[1], input, strlen(input));
-                close(in[1]);
-        }
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return sw_error_errno(err, errno, "wait for %s", argv[0]);
-        if (init_exit_status(status) != 0) {
-                char line[256] = "";
-                for (size_t i = 0; argv[i]; i++) {
-                        size_t len = strlen(line);
-                        snprintf(line + len, sizeof(line) - len, "%s%s", i ? " " : "", argv[i]);
-                }
-                return sw_error_set(err, EIO, "%s%s: exit status %d", inner ? "(inner) " : "", line,
-                                    init_exit_status(status));
-        }
-        return 0;
+        return sw_error_set(err, EIO, "%s%s: exit status %d", inner ? "(inner) " : "", line, status);
 }
 
 /* The agent's MTU on its one outer interface, so the pair adds no fragmentation. */

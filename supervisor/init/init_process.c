@@ -2,6 +2,7 @@
  * loop (catatonit, tini); children start with default dispositions and an empty mask. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "slipway/fsutil.h"
 #include "slipway/log_escape.h"
 
 void init_log(const char *fmt, ...)
@@ -142,12 +144,65 @@ int init_exit_status(int wait_status)
 
 int init_run(const char *const *argv, const sigset_t *blocked, struct sw_error *err)
 {
-        pid_t pid = init_spawn(argv, blocked, err);
-        if (pid < 0)
-                return pid;
+        const struct init_command command = { .argv = argv };
+        return init_run_command(&command, blocked, err);
+}
+
+int init_run_command(const struct init_command *c, const sigset_t *blocked, struct sw_error *err)
+{
+        int in[2] = { -1, -1 }, out[2] = { -1, -1 };
+        if ((c->input && pipe2(in, O_CLOEXEC) < 0) || (c->output && pipe2(out, O_CLOEXEC) < 0)) {
+                int saved = errno;
+                if (in[0] >= 0) {
+                        close(in[0]);
+                        close(in[1]);
+                }
+                return sw_error_errno(err, saved, "pipe for %s", c->argv[0]);
+        }
+        pid_t pid = fork();
+        if (pid == 0) {
+                sigprocmask(SIG_UNBLOCK, blocked, NULL);
+                if (c->inner_net && setns(init_inner.ns_fd[INIT_NS_NET], CLONE_NEWNET) < 0)
+                        _exit(126);
+                if ((c->input && dup2(in[0], STDIN_FILENO) < 0) || (c->output && dup2(out[1], STDOUT_FILENO) < 0))
+                        _exit(126);
+                if (c->timeout_s > 0)
+                        alarm((unsigned) c->timeout_s);
+                execv(c->argv[0], (char *const *) c->argv);
+                init_log("cannot execute %s: %s", c->argv[0], strerror(errno));
+                _exit(127);
+        }
+        int saved = errno;
+        if (c->input)
+                close(in[0]); /* the child's ends */
+        if (c->output)
+                close(out[1]);
+        if (pid < 0) {
+                if (c->input)
+                        close(in[1]);
+                if (c->output)
+                        close(out[0]);
+                return sw_error_errno(err, saved, "fork for %s", c->argv[0]);
+        }
+        /* One direction at a time: the tools here either read their input or print, never a
+         * stream of both, so neither side can fill a pipe the other is not reading. */
+        if (c->input) {
+                (void) fs_write_all(in[1], c->input, strlen(c->input));
+                close(in[1]);
+        }
+        if (c->output) {
+                size_t have = 0;
+                ssize_t n;
+                while (have + 1 < c->output_size &&
+                       ((n = read(out[0], c->output + have, c->output_size - 1 - have)) > 0 || (n < 0 && errno == EINTR)))
+                        if (n > 0)
+                                have += (size_t) n;
+                c->output[have] = '\0';
+                close(out[0]);
+        }
         int status;
         while (waitpid(pid, &status, 0) < 0)
                 if (errno != EINTR)
-                        return sw_error_errno(err, errno, "wait for %s", argv[0]);
+                        return sw_error_errno(err, errno, "wait for %s", c->argv[0]);
         return init_exit_status(status);
 }

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "init.h"
@@ -266,45 +265,18 @@ static int install_authorized_keys(const char *keys, struct sw_error *err)
 
 /* Run the keys command once, as sshd would for jenkins (the user as its argument), and keep
  * what it prints (bounded, within a few seconds). */
-static int run_keys_command(const char *command, char *out, size_t size, struct sw_error *err)
+static int run_keys_command(const char *keys_command, char *out, size_t size, struct sw_error *err)
 {
         char path[256];
-        snprintf(path, sizeof(path), "%.*s", (int) strcspn(command, " \t"), command);
-        int fds[2];
-        if (pipe2(fds, O_CLOEXEC) < 0)
-                return sw_error_errno(err, errno, "pipe");
-        pid_t pid = fork();
-        if (pid < 0) {
-                close(fds[0]);
-                close(fds[1]);
-                return sw_error_errno(err, errno, "fork for %s", path);
-        }
-        if (pid == 0) {
-                sigset_t none;
-                sigemptyset(&none);
-                sigprocmask(SIG_SETMASK, &none, NULL);
-                if (dup2(fds[1], STDOUT_FILENO) < 0)
-                        _exit(127);
-                alarm(10);
-                execl(path, path, INIT_AGENT_USER, (char *) NULL);
-                _exit(127);
-        }
-        close(fds[1]);
-        size_t have = 0;
-        ssize_t n;
-        while (have + 1 < size && ((n = read(fds[0], out + have, size - 1 - have)) > 0 || (n < 0 && errno == EINTR)))
-                if (n > 0)
-                        have += (size_t) n;
-        out[have] = '\0';
-        close(fds[0]);
-        int status;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return sw_error_errno(err, errno, "wait for %s", path);
-        if (init_exit_status(status) != 0)
-                return sw_error_set(err, EIO, "sshd's AuthorizedKeysCommand %s exited with %d", path,
-                                    init_exit_status(status));
-        return 0;
+        snprintf(path, sizeof(path), "%.*s", (int) strcspn(keys_command, " \t"), keys_command);
+        const char *const argv[] = { path, INIT_AGENT_USER, NULL };
+        sigset_t all; /* whatever PID 1 blocks, the command gets unblocked (its timeout too) */
+        sigfillset(&all);
+        const struct init_command command = { .argv = argv, .output = out, .output_size = size, .timeout_s = 10 };
+        int status = init_run_command(&command, &all, err);
+        if (status > 0)
+                return sw_error_set(err, EIO, "sshd's AuthorizedKeysCommand %s exited with %d", path, status);
+        return status;
 }
 
 /* Drop -o AuthorizedKeysCommand[User]=... from sshd's arguments. */

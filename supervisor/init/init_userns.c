@@ -35,7 +35,6 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,13 +45,11 @@
 #include "slipway/seed.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
-#define CGROUP2_SUPER_MAGIC 0x63677270
-#define MAX_HIERARCHIES 32
 
-/* Ranges a template agent (no supervisor to allocate one) picks from at random, below the
- * ones slipway itself hands out (USERNS_DEFAULT_BASE in the supervisor's userns.h). */
+/* Ranges a template agent (no supervisor to allocate one) picks from at random: those from
+ * here to the ones slipway itself hands out (USERNS_DEFAULT_BASE). */
 #define TEMPLATE_RANGE_FIRST 0x40000000u
-#define TEMPLATE_RANGE_SLOTS 12288u
+#define TEMPLATE_RANGE_SLOTS ((USERNS_DEFAULT_BASE - TEMPLATE_RANGE_FIRST) / USERNS_MIN_SIZE)
 
 static const struct {
         const char *name;
@@ -66,25 +63,16 @@ static const struct {
 
 struct init_userns init_inner = { .ns_fd = { -1, -1, -1, -1, -1, -1, -1 } };
 
-/* The outer cgroup hierarchies (v1: one per mount under CGROUP_ROOT; v2: CGROUP_ROOT). */
-static char hierarchies[MAX_HIERARCHIES][PATH_MAX];
-static char hierarchy_options[MAX_HIERARCHIES][256];
+/* The hierarchies init_cgroups_prepare mounted (init_cgroups.c): delegated here, and
+ * mounted again inside. */
+static const struct init_cgroup_hierarchy *hierarchies;
 static size_t hierarchy_count;
 static bool cgroup_v2;
 
-static int write_text(const char *path, const char *text)
-{
-        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
-                return -errno;
-        size_t len = strlen(text);
-        return write(fd, text, len) == (ssize_t) len ? 0 : -errno;
-}
-
 int init_userns_plan(struct sw_error *err)
 {
-        const char *value = getenv("SLIPWAY_USERNS");
-        if (value && strcmp(value, "off") == 0) {
+        const char *value = getenv(USERNS_ENV);
+        if (value && strcmp(value, USERNS_ENV_OFF) == 0) {
                 init_log("user namespace: off (a cache builder: nothing of a build runs here)");
                 return 0;
         }
@@ -92,7 +80,8 @@ int init_userns_plan(struct sw_error *err)
         char tail;
         if (value) {
                 if (sscanf(value, "%llu:%llu%c", &base, &size, &tail) != 2)
-                        return sw_error_set(err, EINVAL, "SLIPWAY_USERNS=\"%.64s\": expected BASE:SIZE or off", value);
+                        return sw_error_set(err, EINVAL, USERNS_ENV "=\"%.64s\": expected BASE:SIZE or "
+                                            USERNS_ENV_OFF, value);
         } else {
                 /* A template agent of the Jenkins Docker plugin: nobody allocates for it. The
                  * pick is kept for a restart of the same container (its home and data root
@@ -105,7 +94,7 @@ int init_userns_plan(struct sw_error *err)
                         uint32_t pick;
                         if (getrandom(&pick, sizeof(pick), 0) != sizeof(pick))
                                 return sw_error_errno(err, errno, "user namespace: getrandom");
-                        size = INIT_USERNS_MIN_SIZE;
+                        size = USERNS_MIN_SIZE;
                         base = TEMPLATE_RANGE_FIRST + (unsigned long long) (pick % TEMPLATE_RANGE_SLOTS) * size;
                         char text[64];
                         int len = snprintf(text, sizeof(text), "%llu:%llu\n", base, size);
@@ -114,10 +103,12 @@ int init_userns_plan(struct sw_error *err)
                                 return sw_error_errno(err, -r, "write %s", INIT_USERNS_FILE);
                 }
         }
-        /* jenkins (1000), nogroup (65534) and the image's system ids must all map. */
-        if (size < INIT_USERNS_MIN_SIZE || base == 0 || base + size > 0xFFFFFFFFull)
-                return sw_error_set(err, EINVAL, "SLIPWAY_USERNS=%llu:%llu: need a size of at least %u "
-                                    "and a range that ends below 2^32-1", base, size, INIT_USERNS_MIN_SIZE);
+        /* jenkins (1000), nogroup (65534) and the image's system ids must all map, and no host
+         * system id may be in the range (the supervisor's rule, userns_layout_check). */
+        if (size < USERNS_MIN_SIZE || base < 65536 || base + size > 0xFFFFFFFFull)
+                return sw_error_set(err, EINVAL, USERNS_ENV "=%llu:%llu: need a size of at least %u, "
+                                    "a base of 65536 or above and a range that ends below 2^32-1",
+                                    base, size, USERNS_MIN_SIZE);
         init_inner.enabled = true;
         init_inner.base = (uid_t) base;
         init_inner.size = (uid_t) size;
@@ -145,46 +136,6 @@ static void signal_step(int fd)
         (void) !write(fd, "x", 1);
 }
 
-/* The hierarchies PID 1 mounted (init_cgroups.c), to delegate and to mount again inside. */
-static int cgroups_scan(struct sw_error *err)
-{
-        struct statfs sfs;
-        if (statfs(CGROUP_ROOT, &sfs) < 0)
-                return sw_error_errno(err, errno, "statfs %s", CGROUP_ROOT);
-        hierarchy_count = 0;
-        if (sfs.f_type == CGROUP2_SUPER_MAGIC) {
-                cgroup_v2 = true;
-                snprintf(hierarchies[0], sizeof(hierarchies[0]), "%s", CGROUP_ROOT);
-                hierarchy_count = 1;
-                return 0;
-        }
-        _cleanup_fclose_ FILE *f = fopen("/proc/self/mounts", "re");
-        if (!f)
-                return sw_error_errno(err, errno, "read /proc/self/mounts");
-        char line[4096];
-        while (fgets(line, sizeof(line), f) && hierarchy_count < MAX_HIERARCHIES) {
-                char source[256], path[PATH_MAX], type[64], options[1024];
-                if (sscanf(line, "%255s %4095s %63s %1023s", source, path, type, options) != 4 ||
-                    strcmp(type, "cgroup") != 0 || strncmp(path, CGROUP_ROOT "/", strlen(CGROUP_ROOT) + 1) != 0)
-                        continue;
-                snprintf(hierarchies[hierarchy_count], PATH_MAX, "%s", path);
-                /* Only what names the hierarchy: its controllers, name=, none. */
-                char *out = hierarchy_options[hierarchy_count];
-                out[0] = '\0';
-                char *save = NULL;
-                for (char *opt = strtok_r(options, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
-                        if (strcmp(opt, "ro") == 0 || strcmp(opt, "rw") == 0 || strncmp(opt, "rel", 3) == 0 ||
-                            strcmp(opt, "nosuid") == 0 || strcmp(opt, "nodev") == 0 ||
-                            strcmp(opt, "noexec") == 0 || strcmp(opt, "noatime") == 0)
-                                continue;
-                        size_t len = strlen(out);
-                        snprintf(out + len, 256 - len, "%s%s", len ? "," : "", opt);
-                }
-                hierarchy_count++;
-        }
-        return 0;
-}
-
 static int chown_if_exists(const char *dir, const char *name, uid_t uid, gid_t gid)
 {
         char path[PATH_MAX];
@@ -206,7 +157,7 @@ static void cpuset_inherit(const char *parent, const char *dir)
                 _cleanup_fclose_ FILE *f = fopen(from, "re");
                 if (!f || !fgets(value, sizeof(value), f))
                         continue;
-                (void) write_text(to, value);
+                (void) fs_write_text(to, value);
         }
 }
 
@@ -219,12 +170,12 @@ static int cgroups_delegate(struct sw_error *err)
         uid_t root = init_inner.base;
         for (size_t i = 0; i < hierarchy_count; i++) {
                 char inner[PATH_MAX], daemons[PATH_MAX];
-                snprintf(inner, sizeof(inner), "%s/" INIT_CGROUP_INNER, hierarchies[i]);
-                snprintf(daemons, sizeof(daemons), "%s/" INIT_CGROUP_DAEMONS, hierarchies[i]);
+                snprintf(inner, sizeof(inner), "%s/" INIT_CGROUP_INNER, hierarchies[i].path);
+                snprintf(daemons, sizeof(daemons), "%s/" INIT_CGROUP_DAEMONS, hierarchies[i].path);
                 if (mkdir(inner, 0755) < 0 && errno != EEXIST)
                         return sw_error_errno(err, errno, "mkdir %s", inner);
                 if (!cgroup_v2)
-                        cpuset_inherit(hierarchies[i], inner);
+                        cpuset_inherit(hierarchies[i].path, inner);
                 if (mkdir(daemons, 0755) < 0 && errno != EEXIST)
                         return sw_error_errno(err, errno, "mkdir %s", daemons);
                 if (!cgroup_v2)
@@ -254,16 +205,16 @@ static void cgroups_enable_inner(void)
         if (!cgroup_v2)
                 return;
         char controllers[1024] = "", path[PATH_MAX];
-        snprintf(path, sizeof(path), "%s/" INIT_CGROUP_INNER "/cgroup.controllers", hierarchies[0]);
+        snprintf(path, sizeof(path), "%s/" INIT_CGROUP_INNER "/cgroup.controllers", hierarchies[0].path);
         _cleanup_fclose_ FILE *f = fopen(path, "re");
         if (!f || !fgets(controllers, sizeof(controllers), f))
                 return;
-        snprintf(path, sizeof(path), "%s/" INIT_CGROUP_INNER "/cgroup.subtree_control", hierarchies[0]);
+        snprintf(path, sizeof(path), "%s/" INIT_CGROUP_INNER "/cgroup.subtree_control", hierarchies[0].path);
         char *save = NULL;
         for (char *c = strtok_r(controllers, " \n", &save); c; c = strtok_r(NULL, " \n", &save)) {
                 char enable[64];
                 snprintf(enable, sizeof(enable), "+%s", c);
-                if (write_text(path, enable) < 0)
+                if (fs_write_text(path, enable) < 0)
                         init_log("cgroup v2: cannot enable controller %s for the user namespace", c);
         }
 }
@@ -275,8 +226,8 @@ static int cgroups_join(pid_t pid, const char *cgroup)
         snprintf(text, sizeof(text), "%d\n", (int) pid);
         for (size_t i = 0; i < hierarchy_count; i++) {
                 char path[PATH_MAX];
-                snprintf(path, sizeof(path), "%s/%s/cgroup.procs", hierarchies[i], cgroup);
-                int r = write_text(path, text);
+                snprintf(path, sizeof(path), "%s/%s/cgroup.procs", hierarchies[i].path, cgroup);
+                int r = fs_write_text(path, text);
                 if (r < 0)
                         return r;
         }
@@ -297,33 +248,10 @@ static int inner_mounts(void)
         what = "sysfs on /sys";
         if (mount("sysfs", "/sys", "sysfs", flags, NULL) < 0)
                 goto fail;
-        if (cgroup_v2) {
-                what = "cgroup2 on " CGROUP_ROOT;
-                if (mount("cgroup2", CGROUP_ROOT, "cgroup2", flags, NULL) < 0)
-                        goto fail;
-        } else {
-                what = "tmpfs on " CGROUP_ROOT;
-                if (mount("tmpfs", CGROUP_ROOT, "tmpfs", flags, "mode=755") < 0)
-                        goto fail;
-                for (size_t i = 0; i < hierarchy_count; i++) {
-                        what = hierarchies[i];
-                        if (mkdir(hierarchies[i], 0755) < 0 && errno != EEXIST)
-                                goto fail;
-                        if (mount("cgroup", hierarchies[i], "cgroup", flags, hierarchy_options[i]) < 0)
-                                goto fail;
-                        /* "cpu,cpuacct" is also reachable as "cpu" and "cpuacct". */
-                        const char *name = strrchr(hierarchies[i], '/') + 1;
-                        char copy[256];
-                        snprintf(copy, sizeof(copy), "%s", name);
-                        char *save = NULL;
-                        for (char *part = strtok_r(copy, ",", &save); strchr(name, ',') && part;
-                             part = strtok_r(NULL, ",", &save)) {
-                                char link[PATH_MAX];
-                                snprintf(link, sizeof(link), CGROUP_ROOT "/%s", part);
-                                if (symlink(name, link) < 0 && errno != EEXIST)
-                                        goto fail;
-                        }
-                }
+        struct sw_error mount_err = { 0 };
+        if (init_cgroups_mount(&mount_err) < 0) {
+                init_log("user namespace: %s inside", mount_err.message);
+                return -mount_err.code;
         }
         /* POSIX shared memory and message queues of this IPC namespace, not the agent's. */
         what = "/dev/shm";
@@ -358,9 +286,10 @@ static int inner_mounts(void)
         if (mkdir("/run/sshd", 0755) < 0)
                 goto fail;
         return 0;
-fail:
-        init_log("user namespace: mount %s inside: %s", what, strerror(errno));
-        return -errno;
+fail:;
+        int saved = errno;
+        init_log("user namespace: mount %s inside: %s", what, strerror(saved));
+        return -saved;
 }
 
 /* PID 1 of the inner PID namespace: mounts the namespace's own /proc (the kernel lets only a
@@ -415,11 +344,8 @@ static __attribute__((noreturn)) void helper(int to_parent, int from_parent)
                 init_log("user namespace: unshare the other namespaces: %s", strerror(errno));
                 _exit(1);
         }
-        int r = inner_mounts();
-        if (r < 0) {
-                init_log("user namespace: mounts inside: %s", strerror(-r));
-                _exit(1);
-        }
+        if (inner_mounts() < 0)
+                _exit(1); /* it said which */
         int ready[2];
         if (pipe2(ready, O_CLOEXEC) < 0)
                 _exit(1);
@@ -447,7 +373,7 @@ static int write_maps(pid_t child, struct sw_error *err)
         static const char *const files[] = { "uid_map", "gid_map" };
         for (size_t i = 0; i < 2; i++) {
                 snprintf(path, sizeof(path), "/proc/%d/%s", (int) child, files[i]);
-                int r = write_text(path, map);
+                int r = fs_write_text(path, map);
                 if (r < 0)
                         return sw_error_errno(err, -r, "user namespace: write %s \"%u %u\"", files[i],
                                               (unsigned) init_inner.base, (unsigned) init_inner.size);
@@ -529,11 +455,8 @@ static int publish_namespaces(struct sw_error *err)
         for (int i = 0; i < INIT_NS_COUNT; i++)
                 len += (size_t) snprintf(text + len, sizeof(text) - len, "%s %d\n", namespaces[i].name,
                                          init_inner.ns_fd[i]);
-        char tmp[] = INIT_NS_FILE ".tmp";
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0 || write(fd, text, len) != (ssize_t) len || rename(tmp, INIT_NS_FILE) < 0)
-                return sw_error_errno(err, errno, "write %s", INIT_NS_FILE);
-        return 0;
+        int r = fs_write_atomic(INIT_NS_FILE, text, len, 0600);
+        return r < 0 ? sw_error_errno(err, -r, "write %s", INIT_NS_FILE) : 0;
 }
 
 int init_userns_setup(const struct init_inner_net *net, struct sw_error *err)
@@ -543,8 +466,9 @@ int init_userns_setup(const struct init_inner_net *net, struct sw_error *err)
                 int r = fs_write_atomic(INIT_NS_FILE, "none\n", 5, 0600);
                 return r < 0 ? sw_error_errno(err, -r, "write %s", INIT_NS_FILE) : 0;
         }
-        int r = cgroups_scan(err);
-        if (r < 0 || (r = unmask_proc_sys(err)) < 0 || (r = cgroups_delegate(err)) < 0)
+        hierarchy_count = init_cgroups_hierarchies(&hierarchies, &cgroup_v2);
+        int r = unmask_proc_sys(err);
+        if (r < 0 || (r = cgroups_delegate(err)) < 0)
                 return r;
         int up[2], down[2];
         if (pipe2(up, O_CLOEXEC) < 0)
@@ -680,11 +604,11 @@ int init_enter_exec(char **argv)
                         init_log("enter: %s", err.message);
                         return 126;
                 }
-                bool mapped = account.uid > 0 && account.uid < INIT_USERNS_MIN_SIZE && account.gid < INIT_USERNS_MIN_SIZE;
+                bool mapped = account.uid > 0 && account.uid < USERNS_MIN_SIZE && account.gid < USERNS_MIN_SIZE;
                 for (size_t i = 0; mapped && i < account.group_count; i++)
-                        mapped = account.groups[i] < INIT_USERNS_MIN_SIZE;
+                        mapped = account.groups[i] < USERNS_MIN_SIZE;
                 if (!mapped) {
-                        init_log("enter: user %s has ids outside the namespace's first %u", user, INIT_USERNS_MIN_SIZE);
+                        init_log("enter: user %s has ids outside the namespace's first %u", user, USERNS_MIN_SIZE);
                         return 126;
                 }
         }

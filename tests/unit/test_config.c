@@ -431,8 +431,8 @@ static void test_userns_layout(void **state)
         expect_error(MIN "[host]\nuserns-count = 0\n", "@CONF@:10: [host] userns-count: expected 1-4294967295");
         /* Each value fits, the ranges together do not: the error names the key set last. */
         expect_error(MIN "[host]\nuserns-base = 4294901760\n",
-                     "@CONF@:10: [host] userns-base: user namespace ranges 4294901760 + 1024 x 65536: "
-                     "the first must start at 65536 or above and the last end below 2^32-1");
+                     "@CONF@:10: [host] userns-base: user namespace ranges 4294901760 + 1024 x 65536 end at "
+                     "4362010623, past the last usable id (2^32-2)");
         expect_error(MIN "[host]\nuserns-count = 65536\nuserns-size = 65536\n",
                      "@CONF@:11: [host] userns-size: user namespace ranges 1879048192 + 65536 x 65536");
         expect_error(MIN "[host]\nuserns-size = 4294967295\n",
