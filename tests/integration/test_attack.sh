@@ -196,7 +196,7 @@ attack_neighbours() {
     attack_row "egress: the allowed destination answers" works:"HTTP" \
         $ATTACK_SSH "timeout 5 bash -c 'exec 3<>/dev/tcp/$gateway/$port; printf \"GET /v2/ HTTP/1.0\r\n\r\n\" >&3; head -c 12 <&3'"
     attack_row "egress: root of the namespace flushes its iptables, then connects" works:unreachable \
-        $ATTACK_SSH "docker run --rm --privileged --net host -v /:/host tiny:1 /bin/busybox chroot /host sh -c 'iptables -F; iptables -P OUTPUT ACCEPT; iptables -t nat -F' >/dev/null 2>&1; timeout 3 bash -c 'exec 3<>/dev/tcp/$gateway/$ATTACK_BLOCKED_PORT' 2>/dev/null && echo reached || echo unreachable"
+        $ATTACK_SSH "docker run --rm --privileged --net host -v /:/host tiny:1 /bin/busybox chroot /host sh -c 'iptables -F && iptables -P OUTPUT ACCEPT && iptables -t nat -F' >/dev/null 2>&1 || { echo 'the flush itself failed'; exit 1; }; timeout 3 bash -c 'exec 3<>/dev/tcp/$gateway/$ATTACK_BLOCKED_PORT' 2>/dev/null && echo reached || echo unreachable"
     attack_row "egress: a blocked port still answers the host (the row can fail)" works \
         timeout 3 bash -c "exec 3<>/dev/tcp/$gateway/$ATTACK_BLOCKED_PORT"
     attack_row "the registry password in no process of agent B" works \

@@ -21,16 +21,31 @@
 #include "slipway/cleanup.h"
 #include "slipway/fsutil.h"
 
+/* A temporary directory (into dir) holding keep/precious, a file no removal may touch; its
+ * path into keep. */
+static void make_keeper(char *dir, char *keep, size_t size)
+{
+        char path[512];
+        assert_non_null(mkdtemp(dir));
+        snprintf(keep, size, "%s/keep", dir);
+        assert_int_equal(fs_mkdir_p(keep, 0755), 0);
+        snprintf(path, sizeof(path), "%s/precious", keep);
+        assert_int_equal(fs_write_atomic(path, "x", 1, 0444), 0);
+}
+
+static void assert_kept(const char *keep)
+{
+        char path[512];
+        snprintf(path, sizeof(path), "%s/precious", keep);
+        assert_int_equal(access(path, F_OK), 0);
+}
+
 static void test_remove_tree_keeps_symlink_targets(void **state)
 {
         (void) state;
         char dir[] = "/tmp/slipway-fs-XXXXXX";
-        assert_non_null(mkdtemp(dir));
         char path[512], target[512];
-        snprintf(target, sizeof(target), "%s/keep", dir);
-        assert_int_equal(fs_mkdir_p(target, 0755), 0);
-        snprintf(path, sizeof(path), "%s/keep/precious", dir);
-        assert_int_equal(fs_write_atomic(path, "x", 1, 0444), 0);
+        make_keeper(dir, target, sizeof(target));
         snprintf(path, sizeof(path), "%s/tree/a/b", dir);
         assert_int_equal(fs_mkdir_p(path, 0700), 0);
         snprintf(path, sizeof(path), "%s/tree/a/b/diff", dir);
@@ -39,8 +54,7 @@ static void test_remove_tree_keeps_symlink_targets(void **state)
         snprintf(path, sizeof(path), "%s/tree", dir);
         assert_int_equal(fs_remove_tree(path), 0);
         assert_int_equal(access(path, F_OK), -1);
-        snprintf(path, sizeof(path), "%s/keep/precious", dir);
-        assert_int_equal(access(path, F_OK), 0);
+        assert_kept(target);
         snprintf(path, sizeof(path), "%s/missing", dir);
         assert_int_equal(fs_remove_tree(path), 0);
         assert_int_equal(fs_remove_tree(dir), 0);
@@ -64,12 +78,8 @@ static void test_remove_tree_deep_with_few_fds(void **state)
 {
         (void) state;
         char dir[] = "/tmp/slipway-fs-XXXXXX";
-        assert_non_null(mkdtemp(dir));
         char path[512], target[512];
-        snprintf(target, sizeof(target), "%s/keep", dir);
-        assert_int_equal(fs_mkdir_p(target, 0755), 0);
-        snprintf(path, sizeof(path), "%s/keep/precious", dir);
-        assert_int_equal(fs_write_atomic(path, "x", 1, 0444), 0);
+        make_keeper(dir, target, sizeof(target));
 
         /* Built by fd, as a nested container would: the full path is far past PATH_MAX. Every
          * hundredth level also has a sibling directory (found again when the level is read a
@@ -110,8 +120,7 @@ static void test_remove_tree_deep_with_few_fds(void **state)
         assert_int_equal(fds_after, fds_before);
         assert_int_equal(access(path, F_OK), -1);
         assert_int_equal(errno, ENOENT);
-        snprintf(path, sizeof(path), "%s/keep/precious", dir);
-        assert_int_equal(access(path, F_OK), 0);
+        assert_kept(target);
         assert_int_equal(fs_remove_tree(dir), 0);
 }
 
@@ -159,12 +168,8 @@ static void test_remove_tree_refuses_mounts(void **state)
 {
         (void) state;
         char dir[] = "/tmp/slipway-fs-XXXXXX";
-        assert_non_null(mkdtemp(dir));
         char keep[512], path[512], tree[512];
-        snprintf(keep, sizeof(keep), "%s/keep", dir);
-        assert_int_equal(fs_mkdir_p(keep, 0755), 0);
-        snprintf(path, sizeof(path), "%s/keep/precious", dir);
-        assert_int_equal(fs_write_atomic(path, "x", 1, 0444), 0);
+        make_keeper(dir, keep, sizeof(keep));
         snprintf(tree, sizeof(tree), "%s/tree", dir);
         /* Deeper than the fd budget, so the walk has closed and re-opened levels above it. */
         int n = snprintf(path, sizeof(path), "%s", tree);
@@ -185,8 +190,69 @@ static void test_remove_tree_refuses_mounts(void **state)
         /* The mount went with its namespace: now the same tree goes whole. */
         assert_int_equal(fs_remove_tree(tree), 0);
         assert_int_equal(access(tree, F_OK), -1);
-        snprintf(path, sizeof(path), "%s/keep/precious", dir);
-        assert_int_equal(access(path, F_OK), 0);
+        assert_kept(keep);
+        assert_int_equal(fs_remove_tree(dir), 0);
+}
+
+/* Owners moved into a range: ids below it shifted, others kept, symlinks not followed,
+ * setuid kept, a file with a second link left alone when asked; fs_write_text writes only
+ * what exists, and never through a symlink. */
+static void test_shift_owners_and_write_text(void **state)
+{
+        (void) state;
+        char dir[] = "/tmp/slipway-fs-XXXXXX", keep[512], path[512];
+        make_keeper(dir, keep, sizeof(keep)); /* keep/precious: root's, outside "tree" */
+        snprintf(path, sizeof(path), "%s/tree/sub", dir);
+        assert_int_equal(fs_mkdir_p(path, 0755), 0);
+        snprintf(path, sizeof(path), "%s/tree/sub/suid", dir);
+        assert_int_equal(fs_write_atomic(path, "x", 1, 04755), 0);
+        assert_int_equal(chown(path, 1000, 1000), 0);
+        assert_int_equal(chmod(path, 04755), 0);
+        snprintf(path, sizeof(path), "%s/tree/high", dir);
+        assert_int_equal(fs_write_atomic(path, "x", 1, 0644), 0);
+        assert_int_equal(chown(path, 70000, 70000), 0);
+        char linked[512], target[512];
+        snprintf(linked, sizeof(linked), "%s/tree/link", dir);
+        snprintf(target, sizeof(target), "%s/precious", keep);
+        assert_int_equal(symlink(target, linked), 0);
+        snprintf(linked, sizeof(linked), "%s/tree/hard", dir);
+        assert_int_equal(link(target, linked), 0);
+
+        snprintf(path, sizeof(path), "%s/tree", dir);
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(fs_shift_owners(fd, 100000, 65536, FS_SHIFT_SKIP_LINKED, 8), 0);
+        assert_int_equal(fs_shift_owners(fd, 100000, 65536, FS_SHIFT_SKIP_LINKED, 0), -ELOOP); /* "sub" is a level */
+        close(fd);
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/tree/sub/suid", dir);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_int_equal(st.st_uid, 101000);
+        assert_int_equal(st.st_gid, 101000);
+        assert_true(st.st_mode & S_ISUID);
+        snprintf(path, sizeof(path), "%s/tree/sub", dir);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_int_equal(st.st_uid, 100000);
+        snprintf(path, sizeof(path), "%s/tree/high", dir);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_int_equal(st.st_uid, 70000);
+        snprintf(path, sizeof(path), "%s/tree/link", dir);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_int_equal(st.st_uid, 100000); /* the link itself */
+        assert_int_equal(stat(target, &st), 0);
+        assert_int_equal(st.st_uid, 0); /* neither through the symlink nor the hard link */
+        snprintf(path, sizeof(path), "%s/tree", dir);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_int_equal(st.st_uid, 0); /* the top is the caller's */
+
+        assert_int_equal(fs_write_text(target, "y"), 0);
+        snprintf(path, sizeof(path), "%s/tree/link", dir);
+        assert_int_equal(fs_write_text(path, "z"), -ELOOP);
+        snprintf(path, sizeof(path), "%s/tree/missing", dir);
+        assert_int_equal(fs_write_text(path, "z"), -ENOENT);
+        _cleanup_free_ char *text = NULL;
+        assert_int_equal(fs_read_bounded(target, 16, &text, NULL), 0);
+        assert_string_equal(text, "y");
         assert_int_equal(fs_remove_tree(dir), 0);
 }
 
@@ -230,6 +296,7 @@ int main(void)
                 cmocka_unit_test(test_remove_tree_keeps_symlink_targets),
                 cmocka_unit_test(test_remove_tree_deep_with_few_fds),
                 cmocka_unit_test(test_remove_tree_refuses_mounts),
+                cmocka_unit_test(test_shift_owners_and_write_text),
                 cmocka_unit_test(test_read_bounded),
                 cmocka_unit_test(test_random_hex),
         };

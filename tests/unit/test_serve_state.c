@@ -14,26 +14,12 @@
 
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "slipway/fsutil.h"
 #include "slipway/serve_state.h"
 
 #define ID "0123456789ab"
-
-static int setup(void **state)
-{
-        char *dir = strdup("/tmp/slipway-serve-state-XXXXXX");
-        if (!dir || !mkdtemp(dir))
-                return -1;
-        *state = dir;
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        (void) fs_remove_tree(*state);
-        free(*state);
-        return 0;
-}
 
 static void write_file(const char *dir, const char *name, const char *text)
 {
@@ -156,10 +142,10 @@ static void test_write_failure_names_the_file(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_write_load_remove, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_interrupted_write_and_foreign_files, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_bad_records_are_errors, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_write_failure_names_the_file, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_write_load_remove, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_interrupted_write_and_foreign_files, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_bad_records_are_errors, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_write_failure_names_the_file, tmpdir_setup, tmpdir_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "tmpdir.h"
+
 #include "slipway/cleanup.h"
 #include "slipway/fsutil.h"
 #include "slipway/userns.h"
@@ -25,22 +27,6 @@
 #define AGENT_A "0123456789ab"
 #define AGENT_B "abcdef012345"
 #define AGENT_C "a1b2c3d4e5f6"
-
-static int setup(void **state)
-{
-        char *dir = strdup("/tmp/slipway-userns-XXXXXX");
-        if (!dir || !mkdtemp(dir))
-                return -1;
-        *state = dir;
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        (void) fs_remove_tree(*state);
-        free(*state);
-        return 0;
-}
 
 static bool ranges_overlap(struct userns_range a, struct userns_range b)
 {
@@ -257,14 +243,14 @@ static void test_host_ids_refused(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_claims_differ, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_claims_avoid_other_layouts, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_reclaim_only_agents_gone, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_release_only_that_agent, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_full_layout, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_bad_layouts_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_claims_differ, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_claims_avoid_other_layouts, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_reclaim_only_agents_gone, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_release_only_that_agent, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_full_layout, tmpdir_setup, tmpdir_teardown),
+                cmocka_unit_test_setup_teardown(test_bad_layouts_refused, tmpdir_setup, tmpdir_teardown),
                 /* Last: it leaves this process in a mount namespace of its own. */
-                cmocka_unit_test_setup_teardown(test_host_ids_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_host_ids_refused, tmpdir_setup, tmpdir_teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
