@@ -63,10 +63,16 @@ struct open_level {
         char child[NAME_MAX + 1];
 };
 
+/* Where a level is: its device (a btrfs subvolume inside has its own) and inode, to check a
+ * re-opened level is still the one left. */
+struct level_id {
+        dev_t dev;
+        ino_t ino;
+};
+
 struct tree_walk {
-        dev_t dev;       /* the file system being emptied, never left */
-        ino_t *inodes;   /* inode of each level from the top, to check re-opened levels */
-        size_t capacity; /* of inodes */
+        struct level_id *ids; /* of each level from the top */
+        size_t capacity;      /* of ids */
         size_t levels;   /* levels on the way down; the deepest one is being read */
         size_t lowest_open; /* levels lowest_open .. levels - 1 are open, those above closed */
         struct open_level open[REMOVE_TREE_MAX_OPEN]; /* level n in slot n % REMOVE_TREE_MAX_OPEN */
@@ -89,7 +95,7 @@ static void walk_release(struct tree_walk *w)
 {
         for (size_t i = 0; i < REMOVE_TREE_MAX_OPEN; i++)
                 walk_close_level(&w->open[i]);
-        free(w->inodes);
+        free(w->ids);
 }
 
 struct entry_id {
@@ -116,16 +122,16 @@ static int entry_stat(int dir_fd, const char *name, int flags, struct entry_id *
         return 0;
 }
 
-/* Go one level down into the directory open at fd (taken), of inode ino. */
-static int walk_push(struct tree_walk *w, int fd, ino_t ino)
+/* Go one level down into the directory open at fd (taken), found at id. */
+static int walk_push(struct tree_walk *w, int fd, struct level_id id)
 {
         _cleanup_close_ int owned = fd;
         if (w->levels == w->capacity) {
                 size_t capacity = w->capacity ? 2 * w->capacity : 64;
-                ino_t *inodes = reallocarray(w->inodes, capacity, sizeof(*inodes));
-                if (!inodes)
+                struct level_id *ids = reallocarray(w->ids, capacity, sizeof(*ids));
+                if (!ids)
                         return -ENOMEM;
-                w->inodes = inodes;
+                w->ids = ids;
                 w->capacity = capacity;
         }
         if (w->levels - w->lowest_open == REMOVE_TREE_MAX_OPEN) {
@@ -139,8 +145,23 @@ static int walk_push(struct tree_walk *w, int fd, ino_t ino)
                 return -errno;
         TAKE_FD(owned);
         slot->child[0] = '\0';
-        w->inodes[w->levels++] = ino;
+        w->ids[w->levels++] = id;
         return 0;
+}
+
+/* rmdir, which also deletes an empty btrfs subvolume (Linux 4.18+); where it does not, the
+ * subvolume ioctl. */
+static int remove_empty_dir(int dir_fd, const char *name)
+{
+        if (unlinkat(dir_fd, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+                return 0;
+        int saved = -errno;
+        if (saved == -EPERM || saved == -EINVAL) {
+                _cleanup_close_ int fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (fd >= 0 && btrfs_is_subvolume_fd(fd))
+                        return btrfs_subvolume_delete_at(dir_fd, name);
+        }
+        return saved;
 }
 
 /* The deepest level is empty: go back up to its parent and remove it there. */
@@ -158,7 +179,7 @@ static int walk_pop(struct tree_walk *w)
                 struct stat st;
                 if (fstat(fd, &st) < 0)
                         return -errno;
-                if (st.st_dev != w->dev || st.st_ino != w->inodes[parent])
+                if (st.st_dev != w->ids[parent].dev || st.st_ino != w->ids[parent].ino)
                         return -ESTALE;
                 walk_close_level(child_slot);
                 struct open_level *parent_slot = walk_slot(w, parent);
@@ -177,9 +198,7 @@ static int walk_pop(struct tree_walk *w)
         walk_close_level(child_slot);
         w->levels--;
         struct open_level *parent_slot = walk_slot(w, parent);
-        if (unlinkat(dirfd(parent_slot->dir), parent_slot->child, AT_REMOVEDIR) < 0 && errno != ENOENT)
-                return -errno;
-        return 0;
+        return remove_empty_dir(dirfd(parent_slot->dir), parent_slot->child);
 }
 
 /* Remove the entry name of the deepest level, or go down into it if it is a directory. */
@@ -212,22 +231,20 @@ static int walk_entry(struct tree_walk *w, const char *name)
                 return -ESTALE;
         if (opened.mount_root)
                 return -EBUSY;
-        if (opened.dev != w->dev) {
-                /* Another device: a btrfs subvolume of ours (a seeded data root, a generation)
-                 * is deleted whole; a real mount is never descended into. */
-                if (!btrfs_is_subvolume_fd(sub))
-                        return -EBUSY;
-                return btrfs_subvolume_delete_at(dir_fd, name);
-        }
+        /* Another device: a btrfs subvolume (a seeded data root, or one a build made, with
+         * more inside it: the kernel deletes only empty ones) is walked like a directory and
+         * removed once empty; a real mount is never descended into. */
+        if (opened.dev != w->ids[w->levels - 1].dev && !btrfs_is_subvolume_fd(sub))
+                return -EBUSY;
         snprintf(slot->child, sizeof(slot->child), "%s", name);
-        return walk_push(w, TAKE_FD(sub), opened.ino);
+        return walk_push(w, TAKE_FD(sub), (struct level_id){ opened.dev, opened.ino });
 }
 
 /* Empty the directory open at fd (taken), on device dev, depth first and without recursion. */
 static int remove_contents(int fd, dev_t dev, ino_t ino)
 {
-        _cleanup_(walk_release) struct tree_walk w = { .dev = dev };
-        int r = walk_push(&w, fd, ino);
+        _cleanup_(walk_release) struct tree_walk w = { 0 };
+        int r = walk_push(&w, fd, (struct level_id){ dev, ino });
         if (r < 0)
                 return r;
         for (;;) {

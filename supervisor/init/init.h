@@ -129,8 +129,14 @@ struct init_cgroup_hierarchy {
         char options[256]; /* the controllers, name=...: what names the hierarchy */
 };
 size_t init_cgroups_hierarchies(const struct init_cgroup_hierarchy **list, bool *v2);
-/* Mount them fresh on /sys/fs/cgroup (inside the user namespace: rooted at its cgroup). */
-int init_cgroups_mount(struct sw_error *err);
+/* Thaw every cgroup v1 freezer cgroup of the agent: the user namespace can freeze its own
+ * processes, and on cgroup v1 a frozen process does not die of SIGKILL, so stopping the agent
+ * thaws first (up to INIT_CGROUP_THAW_DEPTH levels down). */
+#define INIT_CGROUP_THAW_DEPTH 64
+void init_cgroups_thaw(void);
+/* Mount fresh hierarchies (those of list, or cgroup2) on /sys/fs/cgroup; inside the user
+ * namespace, rooted at its cgroup. */
+int init_cgroups_mount(const struct init_cgroup_hierarchy *list, size_t count, struct sw_error *err);
 /* /proc/sys writable for dockerd even without systempaths=unconfined (init_proc.c). */
 int init_proc_sys_writable(struct sw_error *err);
 

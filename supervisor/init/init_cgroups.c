@@ -6,6 +6,7 @@
  * private cgroup namespace, so the fresh mounts show the agent's own subtree.
  * cgroup v2: controllers can only be enabled for children of a cgroup with no processes of
  * its own, so every process moves into an "init" child first. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -38,7 +39,7 @@ size_t init_cgroups_hierarchies(const struct init_cgroup_hierarchy **list, bool 
         return hierarchy_count;
 }
 
-int init_cgroups_mount(struct sw_error *err)
+int init_cgroups_mount(const struct init_cgroup_hierarchy *list, size_t count, struct sw_error *err)
 {
         const unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
         if (unified)
@@ -46,8 +47,8 @@ int init_cgroups_mount(struct sw_error *err)
                                ? sw_error_errno(err, errno, "mount cgroup2 on %s", CGROUP_ROOT) : 0;
         if (mount("tmpfs", CGROUP_ROOT, "tmpfs", flags, "mode=755") < 0)
                 return sw_error_errno(err, errno, "mount tmpfs on %s", CGROUP_ROOT);
-        for (size_t i = 0; i < hierarchy_count; i++) {
-                const struct init_cgroup_hierarchy *h = &hierarchies[i];
+        for (size_t i = 0; i < count; i++) {
+                const struct init_cgroup_hierarchy *h = &list[i];
                 if (mkdir(h->path, 0755) < 0 && errno != EEXIST)
                         return sw_error_errno(err, errno, "mkdir %s", h->path);
                 if (mount("cgroup", h->path, "cgroup", flags, h->options) < 0)
@@ -86,6 +87,40 @@ static void controller_options(const char *all, char *out, size_t size)
         }
 }
 
+/* Thaw dir_fd's cgroup and every one below it (depth-bounded, by descriptor). */
+static void thaw_below(int dir_fd, int depth_left)
+{
+        _cleanup_close_ int state = openat(dir_fd, "freezer.state", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (state >= 0)
+                (void) fs_write_all(state, "THAWED", 6);
+        if (depth_left == 0)
+                return;
+        _cleanup_closedir_ DIR *d = fdopendir(dup(dir_fd));
+        if (!d)
+                return;
+        rewinddir(d);
+        struct dirent *entry;
+        while ((entry = readdir(d))) {
+                if (entry->d_type != DT_DIR || strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+                        continue;
+                _cleanup_close_ int child = openat(dir_fd, entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (child >= 0)
+                        thaw_below(child, depth_left - 1);
+        }
+}
+
+void init_cgroups_thaw(void)
+{
+        /* Only the v1 freezer keeps a frozen task from dying of SIGKILL (v2's lets it). */
+        for (size_t i = 0; !unified && i < hierarchy_count; i++) {
+                if (!strstr(hierarchies[i].options, "freezer"))
+                        continue;
+                _cleanup_close_ int top = open(hierarchies[i].path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (top >= 0)
+                        thaw_below(top, INIT_CGROUP_THAW_DEPTH);
+        }
+}
+
 static int prepare_v1(struct sw_error *err)
 {
         _cleanup_fclose_ FILE *f = fopen("/proc/self/mounts", "re");
@@ -109,7 +144,7 @@ static int prepare_v1(struct sw_error *err)
                         return sw_error_errno(err, errno, "unmount %s", hierarchies[i].path);
         if (umount2(CGROUP_ROOT, MNT_DETACH) < 0 && errno != EINVAL)
                 return sw_error_errno(err, errno, "unmount %s", CGROUP_ROOT);
-        int r = init_cgroups_mount(err);
+        int r = init_cgroups_mount(hierarchies, hierarchy_count, err);
         if (r < 0)
                 return r;
         init_log("cgroup v1: %zu hierarchies remounted writable", hierarchy_count);
@@ -126,7 +161,7 @@ static int prepare_v2(struct sw_error *err)
                 if (errno != EEXIST) {
                         if (umount2(CGROUP_ROOT, MNT_DETACH) < 0)
                                 return sw_error_errno(err, errno, "unmount %s", CGROUP_ROOT);
-                        int r = init_cgroups_mount(err);
+                        int r = init_cgroups_mount(hierarchies, hierarchy_count, err);
                         if (r < 0)
                                 return r;
                         if (mkdir(CGROUP_ROOT "/init", 0755) < 0 && errno != EEXIST)

@@ -127,6 +127,8 @@ static __attribute__((noreturn)) void shutdown_and_exit(struct init_state *s, in
                 kill(s->service, SIGTERM);
         if (s->dns > 0)
                 kill(s->dns, SIGTERM);
+        /* Nothing of the agent may stay frozen through its stop (init_cgroups_thaw). */
+        init_cgroups_thaw();
         if (s->dockerd > 0) {
                 init_dockerd_kill_containers();
                 kill(s->dockerd, SIGTERM); /* unmounts its layers, stops containerd */
@@ -135,6 +137,7 @@ static __attribute__((noreturn)) void shutdown_and_exit(struct init_state *s, in
         bool asked_all = false;
         while (now() < deadline && reap(s, NULL, NULL, NULL, NULL)) {
                 if (!asked_all && s->service == 0 && s->dockerd == 0) {
+                        init_cgroups_thaw();
                         kill(-1, SIGTERM);
                         asked_all = true;
                 }
@@ -144,6 +147,7 @@ static __attribute__((noreturn)) void shutdown_and_exit(struct init_state *s, in
         if (reap(s, NULL, NULL, NULL, NULL)) {
                 init_log("stop timeout (%d s) reached: killing what is left", timeout);
                 kill(-1, SIGKILL);
+                init_cgroups_thaw(); /* refrozen meanwhile: killed once thawed */
                 while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
                         ;
         }

@@ -2,6 +2,7 @@
  * loop (catatonit, tini); children start with default dispositions and an empty mask. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -59,6 +60,8 @@ pid_t init_spawn(const char *const *argv, const sigset_t *blocked, struct sw_err
         return init_spawn_output(argv, blocked, -1, false, err);
 }
 
+#define SPAWN_REPORT_TIMEOUT_MS 10000
+
 /* In the user namespace: fork, join, fork again (a PID namespace takes only the children of
  * who joins it) and report the grandchild's pid; the intermediate exits at once, so the
  * grandchild is reparented to PID 1, which reaps and supervises it like any other child. */
@@ -97,10 +100,18 @@ static pid_t spawn_inner(const char *const *argv, const sigset_t *blocked, int o
         }
         close(report[1]);
         pid_t pid = -1;
-        ssize_t n;
-        do
-                n = read(report[0], &pid, sizeof(pid));
-        while (n < 0 && errno == EINTR);
+        ssize_t n = -1;
+        /* Bounded: the namespace's root could freeze the intermediate (cgroup v1 freezer)
+         * once it is the namespace's; PID 1 must never wait on it for ever. */
+        struct pollfd pfd = { .fd = report[0], .events = POLLIN };
+        if (poll(&pfd, 1, SPAWN_REPORT_TIMEOUT_MS) > 0) {
+                do
+                        n = read(report[0], &pid, sizeof(pid));
+                while (n < 0 && errno == EINTR);
+        } else {
+                kill(middle, SIGKILL);
+                init_cgroups_thaw();
+        }
         close(report[0]);
         int status;
         while (waitpid(middle, &status, 0) < 0 && errno == EINTR)

@@ -63,11 +63,14 @@ static const struct {
 
 struct init_userns init_inner = { .ns_fd = { -1, -1, -1, -1, -1, -1, -1 } };
 
-/* The hierarchies init_cgroups_prepare mounted (init_cgroups.c): delegated here, and
- * mounted again inside. */
+/* The hierarchies init_cgroups_prepare mounted (init_cgroups.c): delegated to the namespace
+ * and mounted again inside. */
 static const struct init_cgroup_hierarchy *hierarchies;
 static size_t hierarchy_count;
 static bool cgroup_v2;
+/* cgroup v2: how many cgroups the namespace may make. The host has ids for 65535 memory
+ * cgroups in all; a build gets a few thousand. (cgroup v1 has no such cap: SECURITY.md.) */
+#define INNER_CGROUPS_MAX "4096"
 
 int init_userns_plan(struct sw_error *err)
 {
@@ -209,6 +212,9 @@ static void cgroups_enable_inner(void)
         _cleanup_fclose_ FILE *f = fopen(path, "re");
         if (!f || !fgets(controllers, sizeof(controllers), f))
                 return;
+        snprintf(path, sizeof(path), "%s/" INIT_CGROUP_INNER "/cgroup.max.descendants", hierarchies[0].path);
+        if (fs_write_text(path, INNER_CGROUPS_MAX) < 0)
+                init_log("cgroup v2: cannot cap the user namespace's cgroups at " INNER_CGROUPS_MAX);
         snprintf(path, sizeof(path), "%s/" INIT_CGROUP_INNER "/cgroup.subtree_control", hierarchies[0].path);
         char *save = NULL;
         for (char *c = strtok_r(controllers, " \n", &save); c; c = strtok_r(NULL, " \n", &save)) {
@@ -249,7 +255,7 @@ static int inner_mounts(void)
         if (mount("sysfs", "/sys", "sysfs", flags, NULL) < 0)
                 goto fail;
         struct sw_error mount_err = { 0 };
-        if (init_cgroups_mount(&mount_err) < 0) {
+        if (init_cgroups_mount(hierarchies, hierarchy_count, &mount_err) < 0) {
                 init_log("user namespace: %s inside", mount_err.message);
                 return -mount_err.code;
         }
@@ -328,6 +334,14 @@ static __attribute__((noreturn)) void inner_init(int ready)
  * unshares the rest, mounts, reports, and lives until PID 1 has what it needs. */
 static __attribute__((noreturn)) void helper(int to_parent, int from_parent)
 {
+        /* The namespace is made by the agent's own host id, not by host root: the kernel
+         * charges what a user namespace uses (inotify instances and watches, message queues,
+         * processes...) to its creator as well, and a build must never use up host root's. */
+        if (setgroups(0, NULL) < 0 || setresgid(init_inner.base, init_inner.base, init_inner.base) < 0 ||
+            setresuid(init_inner.base, init_inner.base, init_inner.base) < 0) {
+                init_log("user namespace: become host id %u: %s", (unsigned) init_inner.base, strerror(errno));
+                _exit(1);
+        }
         if (unshare(CLONE_NEWUSER) < 0) {
                 init_log("user namespace: unshare: %s", strerror(errno));
                 _exit(1);

@@ -199,6 +199,15 @@ attack_neighbours() {
         $ATTACK_SSH "docker run --rm --privileged --net host -v /:/host tiny:1 /bin/busybox chroot /host sh -c 'iptables -F && iptables -P OUTPUT ACCEPT && iptables -t nat -F' >/dev/null 2>&1 || { echo 'the flush itself failed'; exit 1; }; timeout 3 bash -c 'exec 3<>/dev/tcp/$gateway/$ATTACK_BLOCKED_PORT' 2>/dev/null && echo reached || echo unreachable"
     attack_row "egress: a blocked port still answers the host (the row can fail)" works \
         timeout 3 bash -c "exec 3<>/dev/tcp/$gateway/$ATTACK_BLOCKED_PORT"
+    # What a user namespace uses the kernel also charges to whoever made it: before, host
+    # root (inotify instances went for the whole host: the host and agent B lost theirs).
+    $ATTACK_SSH 'nohup perl -e "1 while syscall(294, 0) >= 0; sleep 30" >/dev/null 2>&1 &'
+    sleep 2
+    attack_row "jenkins takes every inotify instance it can: host root still gets one" works:"inotify ok" \
+        python3 -c 'import ctypes,os,sys; fd=ctypes.CDLL(None,use_errno=True).inotify_init(); print("inotify ok" if fd>=0 else os.strerror(ctypes.get_errno())); sys.exit(fd<0)'
+    attack_row "... and so does agent B's jenkins" works:"inotify ok" \
+        $b_ssh 'perl -e "syscall(294, 0) >= 0 or die \"inotify: \$!\n\"; print \"inotify ok\n\""'
+    $ATTACK_SSH 'pkill -f "syscall.294" || true'
     attack_row "the registry password in no process of agent B" works \
         docker exec "$(jq -r .container <<<"$b_out")" /usr/sbin/slipway-init --enter root -- sh -c '! grep -ls "p4ss-w0r[d]" /proc/[0-9]*/environ /proc/[0-9]*/cmdline'
     kill "$registry_pid" 2>/dev/null || true
@@ -274,6 +283,18 @@ while True: s.accept()[0].close()' "$gateway" >"$IT_DIR/attack-blocked-port" &
     b_ssh=$(attack_ssh_direct "$state" "$(jq -r .id <<<"$b_out")" "$(jq -r .ssh_command <<<"$b_out")")
     attack_row "a 12,000-level directory tree in a data root" works:12000 \
         $b_ssh 'docker volume create deep >/dev/null && docker run --rm --privileged -v /:/host -v deep:/host/tmp/deep tiny:1 /bin/busybox chroot /host perl -e '"'"'chdir "/tmp/deep" or die; for (1 .. 12000) { mkdir "a" or die "mkdir: $!"; chdir "a" or die } print "12000\n"'"'"
+    # A build freezes one of its processes (cgroup v1 freezer, where SIGKILL waits for a
+    # thaw): before, its agent could not be removed ("did not receive an exit event"), and its
+    # directory and id range stayed.
+    local f_out f_ssh f_id
+    f_out=$("$SLIPWAY" --state-dir "$state" run --json --no-cache)
+    f_id=$(jq -r .id <<<"$f_out")
+    f_ssh=$(attack_ssh_direct "$state" "$f_id" "$(jq -r .ssh_command <<<"$f_out")")
+    it_tiny_image_tar | $f_ssh docker import - tiny:1 >/dev/null
+    $f_ssh 'docker run -d --privileged tiny:1 /bin/busybox sh -c "d=/sys/fs/cgroup/freezer/frz; mkdir -p \$d && echo \$\$ >\$d/cgroup.procs && echo FROZEN >\$d/freezer.state; sleep 1d"' >/dev/null
+    sleep 2
+    attack_row "freeze a process of the build, then slipway rm its agent" works:removed \
+        bash -c '"$1" --state-dir "$2" rm "$3" >/dev/null && [ ! -e "$2/agents/$3" ] && echo removed' _ "$SLIPWAY" "$state" "$f_id"
     kill "$blocked_pid" 2>/dev/null || true
     wait "$blocked_pid" 2>/dev/null || true
     attack_table
