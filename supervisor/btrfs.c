@@ -88,6 +88,17 @@ int btrfs_subvolume_set_readonly(const char *path)
         return ioctl(fd, BTRFS_IOC_SUBVOL_SETFLAGS, &flags) < 0 ? -errno : 0;
 }
 
+int btrfs_subvolume_set_writable_fd(int fd)
+{
+        __u64 flags = 0;
+        if (ioctl(fd, BTRFS_IOC_SUBVOL_GETFLAGS, &flags) < 0)
+                return -errno;
+        if (!(flags & BTRFS_SUBVOL_RDONLY))
+                return 0;
+        flags &= ~(__u64) BTRFS_SUBVOL_RDONLY;
+        return ioctl(fd, BTRFS_IOC_SUBVOL_SETFLAGS, &flags) < 0 ? -errno : 0;
+}
+
 int btrfs_subvolume_delete_at(int parent_fd, const char *name)
 {
         struct btrfs_ioctl_vol_args args = { 0 };

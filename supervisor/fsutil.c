@@ -231,11 +231,21 @@ static int walk_entry(struct tree_walk *w, const char *name)
                 return -ESTALE;
         if (opened.mount_root)
                 return -EBUSY;
-        /* Another device: a btrfs subvolume (a seeded data root, or one a build made, with
-         * more inside it: the kernel deletes only empty ones) is walked like a directory and
-         * removed once empty; a real mount is never descended into. */
-        if (opened.dev != w->ids[w->levels - 1].dev && !btrfs_is_subvolume_fd(sub))
-                return -EBUSY;
+        if (opened.dev != w->ids[w->levels - 1].dev) {
+                /* Another device: a real mount is never descended into. A btrfs subvolume (a
+                 * seeded data root, a generation, read-only or not) is deleted whole, unless
+                 * it holds another one (a build can make them; the kernel deletes only those
+                 * that hold none): then it is made writable, walked like a directory and
+                 * removed once empty. */
+                if (!btrfs_is_subvolume_fd(sub))
+                        return -EBUSY;
+                r = btrfs_subvolume_delete_at(dir_fd, name);
+                if (r != -ENOTEMPTY)
+                        return r;
+                r = btrfs_subvolume_set_writable_fd(sub);
+                if (r < 0)
+                        return r;
+        }
         snprintf(slot->child, sizeof(slot->child), "%s", name);
         return walk_push(w, TAKE_FD(sub), (struct level_id){ opened.dev, opened.ino });
 }

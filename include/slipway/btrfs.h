@@ -15,6 +15,8 @@ int btrfs_subvolume_create(const char *path);
 int btrfs_snapshot(const char *source, const char *dest);
 /* Make a subvolume read-only: a frozen generation cannot change even on the host. */
 int btrfs_subvolume_set_readonly(const char *path);
+/* Make the subvolume open at fd writable again (to empty one that cannot be deleted whole). */
+int btrfs_subvolume_set_writable_fd(int fd);
 /* Delete the subvolume name in the directory open at parent_fd, with all it holds. */
 int btrfs_subvolume_delete_at(int parent_fd, const char *name);
 

@@ -11,7 +11,8 @@ int fs_mkdir_p(const char *path, mode_t mode);
 
 /* Remove a tree without following symlinks and without crossing into other file systems:
  * a mount found inside is an error (-EBUSY), never a descent; a btrfs subvolume inside (or
- * at path) is emptied like a directory, subvolumes inside it too, and deleted. Missing path is success. The walk is iterative and works on
+ * at path) is deleted whole, or, when it holds subvolumes of its own, made writable, emptied
+ * like a directory and deleted. Missing path is success. The walk is iterative and works on
  * fds with *at() calls, so neither depth nor paths past PATH_MAX defeat it: it holds at most
  * 17 fds whatever the depth (levels further up are re-opened through ".."), and 8 bytes per
  * level to check each re-opened level is still the one left: -ESTALE if the tree was moved
