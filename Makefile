@@ -90,6 +90,11 @@ integration: all $(PROBES)
 
 test: unit integration
 
+# One-build agents under Jenkins faults at scale: 200 builds (make check runs 40).
+soak: all $(PROBES)
+	SLIPWAY_BUILD=$(abspath $(BUILD)) IT_ONLY="builds under Jenkins faults" IT_STRESS_BUILDS=200 \
+		tests/integration/run
+
 asan:
 	$(MAKE) SANITIZE=1 test
 
@@ -163,4 +168,4 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all unit integration test asan bench deps run check image install clean
+.PHONY: all unit integration test soak asan bench deps run check image install clean

@@ -20,6 +20,8 @@
 #include "slipway/agent.h"
 #include "slipway/agent_disk.h"
 #include "slipway/agent_spec.h"
+#include "slipway/build_gate.h"
+#include "slipway/ssh_probe.h"
 #include "slipway/cache.h"
 #include "slipway/caps.h"
 #include "slipway/cleanup.h"
@@ -113,6 +115,18 @@ int agent_destroy(struct docker_client *docker, const char *container_id, const 
 char *agent_data_root_path(const char *dir)
 {
         return path_join(dir, agent_disk_exists(dir) ? AGENT_DISK_MOUNT "/data-root" : "data-root");
+}
+
+/* The host side of the build gate (slipway/build_gate.h): host root's alone, so that no id of
+ * the agent's user namespace may enter it. */
+static int agent_prepare_gate(struct agent *agent, struct sw_error *err)
+{
+        _cleanup_free_ char *gate = path_join(agent->dir, BUILD_GATE_DIR_NAME);
+        if (!gate)
+                return sw_error_set(err, ENOMEM, "agent directory");
+        if (mkdir(gate, 0700) < 0)
+                return sw_error_errno(err, errno, "create %s", gate);
+        return 0;
 }
 
 static int agent_prepare_dir(struct agent *agent, const char *state_dir, long long disk_limit_bytes,
@@ -403,6 +417,20 @@ int agent_wait_ready(struct docker_client *docker, const char *what, const char 
         }
 }
 
+/* Ready inside the container; is it where its client will connect? */
+static int agent_probe_reachable(const struct agent *agent, const struct agent_options *options,
+                                 struct sw_error *err)
+{
+        const char *host = options->probe_host ? options->probe_host : agent->bind_address;
+        int r = ssh_banner_probe(host, agent->ssh_port, AGENT_SSH_PROBE_MS, err);
+        if (r < 0 && err) {
+                char reason[SW_ERROR_MAX];
+                memcpy(reason, err->message, sizeof(reason));
+                sw_error_set(err, err->code, "agent %s is ready but unreachable: %s", agent->id, reason);
+        }
+        return r;
+}
+
 static int agent_write_known_hosts(struct agent *agent, struct sw_error *err)
 {
         agent->known_hosts = path_join(agent->dir, "ssh/known_hosts");
@@ -438,7 +466,8 @@ static int agent_create_container(struct docker_client *docker, struct agent *ag
         _cleanup_free_ char *data_root = agent_data_root_path(agent->dir);
         _cleanup_free_ char *disk_root = options->disk_limit_bytes > 0
                                                  ? path_join(agent->dir, AGENT_DISK_MOUNT) : NULL;
-        if (!data_root || (options->disk_limit_bytes > 0 && !disk_root))
+        _cleanup_free_ char *gate_dir = options->build_gate ? path_join(agent->dir, BUILD_GATE_DIR_NAME) : NULL;
+        if (!data_root || (options->disk_limit_bytes > 0 && !disk_root) || (options->build_gate && !gate_dir))
                 return sw_error_set(err, ENOMEM, "data root");
         struct agent_spec spec = {
                 .id = agent->id,
@@ -461,6 +490,7 @@ static int agent_create_container(struct docker_client *docker, struct agent *ag
                 .pids_limit = options->pids_limit,
                 .disk_root = disk_root,
                 .workspace = options->workspace,
+                .gate_dir = gate_dir,
                 /* Only layer-link reads the generation at run time: the others copied it. */
                 .generation_root = options->seed_strategy == SEED_LAYER_LINK ? generation_root : NULL,
         };
@@ -574,6 +604,8 @@ int agent_prepare(const struct agent_options *options, struct agent **out, struc
                 return sw_error_set(err, ENOMEM, "agent");
         agent->ssh_port = options->ssh_port;
         r = agent_prepare_dir(agent, state_dir, options->disk_limit_bytes, err);
+        if (r >= 0 && options->build_gate)
+                r = agent_prepare_gate(agent, err);
         if (r >= 0)
                 r = agent_claim_userns(agent, options, state_dir, err);
         if (r >= 0)
@@ -627,6 +659,8 @@ int agent_launch(struct docker_client *docker, struct agent *agent,
                                      options->ready_timeout_s > 0 ? options->ready_timeout_s
                                                                   : AGENT_DEFAULT_READY_TIMEOUT,
                                      err);
+        if (r >= 0)
+                r = agent_probe_reachable(agent, options, err);
         if (r >= 0)
                 r = agent_write_known_hosts(agent, err);
         if (r < 0) {

@@ -6,6 +6,7 @@
 #include "slipway/agent.h"
 #include "slipway/agent_disk.h"
 #include "slipway/agent_spec.h"
+#include "slipway/build_gate.h"
 #include "slipway/cleanup.h"
 #include "slipway/seed.h"
 #include "slipway/userns.h"
@@ -220,6 +221,14 @@ json_t *agent_spec_container_body(const struct agent_spec *spec, struct sw_error
                         goto oom;
         if (spec->command && json_object_set_new(body, "Cmd", string_array(spec->command)) < 0)
                 goto oom;
+        if (spec->gate_dir) {
+                _cleanup_free_ char *gate = NULL, *env = NULL;
+                if (asprintf(&gate, "%s:%s", spec->gate_dir, BUILD_GATE_IN_CONTAINER) < 0 ||
+                    asprintf(&env, BUILD_GATE_ENV "=%s",
+                             spec->workspace ? spec->workspace : AGENT_DEFAULT_WORKSPACE) < 0 ||
+                    json_array_append_new(binds, json_string(gate)) < 0 || append_env(body, env) < 0)
+                        goto oom;
+        }
         if (spec->dockerd_args && spec->dockerd_args[0]) {
                 /* Not secret (the SSH launcher logs the agent's environment). */
                 size_t len = strlen("SLIPWAY_DOCKERD_ARGS=") + 1;

@@ -29,6 +29,7 @@
 #include "slipway/userns.h"
 #include "slipway/jenkins.h"
 #include "slipway/seed.h"
+#include "slipway/ssh_probe.h"
 
 /* Not in <linux/magic.h>. */
 #define DOCTOR_CIFS_MAGIC 0xff534d42UL
@@ -1010,6 +1011,78 @@ static int check_image(struct doctor *d, struct docker_client *docker, const cha
         return 0;
 }
 
+/* Does a port Docker publishes on the bind address answer where Jenkins connects? Another
+ * dockerd in the host's network namespace can rewrite the nat rules Docker's published ports
+ * rely on, and a firewall can drop them: agents would then start, be ready and never be
+ * reached. A throwaway sshd from the agent image, on the agents' own network, tells. */
+#define PUBLISHED_PORT_PROBE_MS 8000
+static int check_published_port(struct doctor *d, struct docker_client *docker)
+{
+        if (!docker)
+                return 0; /* the docker check says why */
+        const struct config *config = d->config;
+        const char *image = config && config->template_count ? config->templates[0].image : AGENT_DEFAULT_IMAGE;
+        const char *bind = config && config->host.bind_address ? config->host.bind_address
+                                                                : AGENT_DEFAULT_BIND_ADDRESS;
+        const char *host = config && config->jenkins.agent_host ? config->jenkins.agent_host : bind;
+        struct sw_error err = { 0 };
+        _cleanup_json_ json_t *inspect = NULL;
+        if (docker_image_inspect(docker, image, &inspect, &err) < 0)
+                return 0; /* the image check says why */
+        char name[64];
+        snprintf(name, sizeof(name), "slipway-doctor-%d", (int) getpid());
+        _cleanup_json_ json_t *body = json_pack(
+                "{s:s, s:[s, s, s], s:{s:s}, s:{s:{}},"
+                " s:{s:{s:[{s:s, s:s}]}, s:s, s:{s:s}}}",
+                "Image", image,
+                "Entrypoint", "/bin/sh", "-c",
+                "mkdir -p /run/sshd && ssh-keygen -q -t ed25519 -N '' -f /tmp/doctor-key && "
+                "exec /usr/sbin/sshd -D -e -p 22 -h /tmp/doctor-key -o PidFile=none",
+                "Labels", "io.slipway.doctor", "published-port",
+                "ExposedPorts", "22/tcp",
+                "HostConfig", "PortBindings", "22/tcp", "HostIp", bind, "HostPort", "",
+                "NetworkMode", AGENT_NETWORK, "RestartPolicy", "Name", "no");
+        if (!body)
+                return -ENOMEM;
+        _cleanup_free_ char *id = NULL;
+        _cleanup_json_ json_t *info = NULL;
+        int r = docker_network_ensure_isolated(docker, AGENT_NETWORK, &err);
+        if (r >= 0)
+                r = docker_container_create(docker, name, body, &id, &err);
+        if (r >= 0)
+                r = docker_container_start(docker, id, &err);
+        if (r >= 0)
+                r = docker_container_inspect(docker, id, &info, &err);
+        const char *port = NULL;
+        if (r >= 0) {
+                json_t *bindings = json_object_get(json_object_get(json_object_get(info, "NetworkSettings"),
+                                                                   "Ports"), "22/tcp");
+                port = json_string_value(json_object_get(json_array_get(bindings, 0), "HostPort"));
+                if (!port)
+                        r = sw_error_set(&err, EPROTO, "container %s: no published port", name);
+        }
+        enum doctor_status status = DOCTOR_FAIL;
+        char detail[SW_ERROR_MAX + 64];
+        if (r >= 0 && (r = ssh_banner_probe(host, atoi(port), PUBLISHED_PORT_PROBE_MS, &err)) >= 0) {
+                status = DOCTOR_PASS;
+                snprintf(detail, sizeof(detail), "a port published on %s answers at %s:%s", bind, host, port);
+        } else {
+                snprintf(detail, sizeof(detail), "a throwaway container's published port: %s", err.message);
+        }
+        if (id) {
+                struct sw_error ignored;
+                (void) docker_container_remove(docker, id, true, true, &ignored);
+        }
+        ADD(d, "published-port", status,
+            status == DOCTOR_PASS ? NULL
+                                  : "agents would start and never be reached: check the host's "
+                                    "iptables nat table (DOCKER chain, OUTPUT and PREROUTING rules "
+                                    "of another dockerd), firewalls, and [host] bind-address / "
+                                    "[jenkins] agent-host",
+            "%s", detail);
+        return 0;
+}
+
 static int check_images(struct doctor *d, struct docker_client *docker)
 {
         if (!d->config || d->config->template_count == 0)
@@ -1083,6 +1156,84 @@ static int check_cache(struct doctor *d)
         return 0;
 }
 
+int doctor_plugin_version_compare(const char *a, const char *b)
+{
+        /* A missing or non-numeric part counts as 0: 1.29 is 1.29.0. */
+        for (;;) {
+                bool a_num = *a >= '0' && *a <= '9', b_num = *b >= '0' && *b <= '9';
+                if (!a_num && !b_num)
+                        return 0;
+                unsigned long long x = a_num ? strtoull(a, (char **) &a, 10) : 0;
+                unsigned long long y = b_num ? strtoull(b, (char **) &b, 10) : 0;
+                if (x != y)
+                        return x < y ? -1 : 1;
+                a = a_num && *a == '.' ? a + 1 : "";
+                b = b_num && *b == '.' ? b + 1 : "";
+        }
+}
+
+enum doctor_status doctor_ssh_plugins_status(const json_t *plugins, char *out, size_t size)
+{
+        static const char *const names[] = { "ssh-slaves", "trilead-api" };
+        static const char *const minimums[] = { DOCTOR_SSH_SLAVES_MIN, DOCTOR_TRILEAD_API_MIN };
+        enum doctor_status status = DOCTOR_PASS;
+        size_t used = 0;
+        out[0] = '\0';
+        for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+                const char *version = NULL;
+                size_t index;
+                json_t *plugin;
+                json_array_foreach(plugins, index, plugin) {
+                        const char *name = json_string_value(json_object_get(plugin, "shortName"));
+                        if (name && strcmp(name, names[i]) == 0)
+                                version = json_string_value(json_object_get(plugin, "version"));
+                }
+                int n;
+                if (!version) {
+                        status = DOCTOR_WARN;
+                        n = snprintf(out + used, size - used, "%s%s is not installed", used ? "; " : "", names[i]);
+                } else if (doctor_plugin_version_compare(version, minimums[i]) < 0) {
+                        status = DOCTOR_WARN;
+                        n = snprintf(out + used, size - used, "%s%s %.40s is older than %s", used ? "; " : "",
+                                     names[i], version, minimums[i]);
+                } else {
+                        n = snprintf(out + used, size - used, "%s%s %.40s", used ? ", " : "", names[i], version);
+                }
+                if (n > 0)
+                        used = (size_t) n >= size - used ? size - 1 : used + (size_t) n;
+        }
+        return status;
+}
+
+/* The SSH Build Agents plugin: reading the versions needs Overall/SystemRead, which the user
+ * slipway runs as may well not have (that is only a note). */
+static int check_jenkins_plugins(struct doctor *d, struct jenkins_client *client)
+{
+        struct sw_error err = { 0 };
+        _cleanup_json_ json_t *plugins = NULL;
+        int r = jenkins_plugins_get(client, &plugins, &err);
+        if (r == -EACCES) {
+                ADD(d, "jenkins-plugins", DOCTOR_PASS, NULL,
+                    "plugin versions not readable by this user (needs Overall/SystemRead); agents "
+                    "need ssh-slaves >= %s with trilead-api >= %s", DOCTOR_SSH_SLAVES_MIN,
+                    DOCTOR_TRILEAD_API_MIN);
+                return 0;
+        }
+        if (r < 0) {
+                ADD(d, "jenkins-plugins", DOCTOR_WARN, NULL, "cannot read the plugin versions: %s", err.message);
+                return 0;
+        }
+        char found[512];
+        enum doctor_status status = doctor_ssh_plugins_status(plugins, found, sizeof(found));
+        char fix[FIX_MAX];
+        snprintf(fix, sizeof(fix),
+                 "update the SSH Build Agents plugin (ssh-slaves >= %s, trilead-api >= %s; Jenkins "
+                 ">= 2.204): older ones cannot use the agents' ed25519 keys",
+                 DOCTOR_SSH_SLAVES_MIN, DOCTOR_TRILEAD_API_MIN);
+        ADD(d, "jenkins-plugins", status, status == DOCTOR_PASS ? NULL : fix, "%s", found);
+        return 0;
+}
+
 static int check_jenkins(struct doctor *d)
 {
         const struct config_jenkins *j = &d->config->jenkins;
@@ -1104,16 +1255,21 @@ static int check_jenkins(struct doctor *d)
         int r = jenkins_open(&client, &options, &err);
         if (r == 0)
                 r = jenkins_ping(client, &err);
-        jenkins_close(client);
         if (r < 0) {
+                jenkins_close(client);
                 char fix[FIX_MAX];
                 ADD(d, "jenkins", DOCTOR_FAIL,
                     doctor_jenkins_fix(r, j->url, j->user, secret_file, fix, sizeof(fix)), "%s",
                     err.message);
                 return 0;
         }
-        ADD(d, "jenkins", DOCTOR_PASS, NULL, "%s answers; the credentials of \"%s\" are accepted",
-            j->url, j->user);
+        if (doctor_add(d->results, "jenkins", DOCTOR_PASS, NULL,
+                       "%s answers; the credentials of \"%s\" are accepted", j->url, j->user) < 0 ||
+            check_jenkins_plugins(d, client) < 0) {
+                jenkins_close(client);
+                return -ENOMEM;
+        }
+        jenkins_close(client);
         return 0;
 }
 
@@ -1182,6 +1338,8 @@ static int doctor_checks(struct doctor *d, const struct doctor_options *options)
                 r = check_docker(d, &docker);
         if (r == 0)
                 r = check_images(d, docker);
+        if (r == 0)
+                r = check_published_port(d, docker);
         if (r == 0)
                 r = check_cache(d);
         if (r == 0 && config)

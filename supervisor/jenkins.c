@@ -418,6 +418,24 @@ int jenkins_ping(struct jenkins_client *client, struct sw_error *err)
         return 0;
 }
 
+int jenkins_plugins_get(struct jenkins_client *client, json_t **plugins, struct sw_error *err)
+{
+        static const char path[] = "/pluginManager/api/json?depth=1&tree=plugins[shortName,version]";
+        *plugins = NULL;
+        _cleanup_response_ struct jenkins_response response = { 0 };
+        int r = get_body(client, path, &response, err);
+        if (r < 0)
+                return r;
+        json_error_t jerr;
+        _cleanup_json_ json_t *json = json_loadb(response.body.data, response.body.len, 0, &jerr);
+        json_t *list = json_object_get(json, "plugins");
+        if (!json_is_array(list))
+                return sw_error_set(err, EPROTO, "jenkins %s: GET /pluginManager/api/json: no plugins array",
+                                    client->url);
+        *plugins = json_incref(list);
+        return 0;
+}
+
 static char *escape(struct jenkins_client *client, const char *text)
 {
         _cleanup_(curl_freep) char *escaped = curl_easy_escape(client->curl, text, 0);

@@ -277,6 +277,7 @@ static void tick(struct server *server)
         if (jenkins_poll_running(server->poll))
                 return; /* the previous poll is still on its way (bounded by the timeout) */
         struct sw_error err = { 0 };
+        server->poll_started_at = now;
         if (jenkins_poll_start(server->poll, &err) < 0) {
                 serve_jenkins_failed(server, &err);
                 if (periodic)
@@ -530,6 +531,8 @@ static void release_server(struct server *server)
         free(server->anchor);
         if (server->signal_fd >= 0)
                 close(server->signal_fd);
+        if (server->gate_fd >= 0)
+                close(server->gate_fd);
         jenkins_poll_free(server->poll);
         jenkins_close(server->jenkins);
         config_free(server->reloaded);
@@ -565,6 +568,7 @@ static int open_server(struct server *server, const struct config *config, struc
 {
         server->config = config;
         server->signal_fd = -1;
+        server->gate_fd = -1;
         server->health = calloc(config->template_count, sizeof(*server->health));
         server->template_atoms = calloc(config->template_count, sizeof(char **));
         if (!server->health || !server->template_atoms)
@@ -581,6 +585,8 @@ static int open_server(struct server *server, const struct config *config, struc
                 return r;
         if (!config_standalone(config)) {
                 r = open_jenkins(config, &server->jenkins, &server->poll, err);
+                if (r >= 0)
+                        r = serve_gate_open(server, err);
                 if (r < 0)
                         return r;
                 /* Checked once at start, so a wrong URL or token is a clear error, not a retry
@@ -637,21 +643,27 @@ int serve_run(const struct config *config, const char *config_path, struct sw_er
                 if (server.draining && !server.agents)
                         break;
 
-                struct pollfd fds[3 + SERVE_MAX_POLLED];
-                struct served *polled[3 + SERVE_MAX_POLLED];
+                struct pollfd fds[4 + SERVE_MAX_POLLED];
+                struct served *polled[4 + SERVE_MAX_POLLED];
                 nfds_t nfds = 0;
                 fds[nfds++] = (struct pollfd){ .fd = server.signal_fd, .events = POLLIN };
                 fds[nfds++] = (struct pollfd){ .fd = control_fd(server.control), .events = POLLIN };
                 if (server.metrics)
                         fds[nfds++] = (struct pollfd){ .fd = control_fd(server.metrics), .events = POLLIN };
                 nfds_t first_worker = nfds;
-                for (struct served *s = server.agents; s && nfds < ARRAY_SIZE(fds); s = s->next) {
+                for (struct served *s = server.agents; s && nfds < ARRAY_SIZE(fds) - 1; s = s->next) {
                         if (s->worker.fd >= 0) {
                                 polled[nfds] = s;
                                 fds[nfds++] = (struct pollfd){ .fd = s->worker.fd, .events = POLLIN };
                         }
                 }
+                if (server.gate_fd >= 0)
+                        fds[nfds++] = (struct pollfd){ .fd = server.gate_fd, .events = POLLIN };
                 double wait = next_tick - serve_now();
+                /* A build waits at its gate until its node is offline: retried sooner. */
+                double offline_wait = serve_agents_offline_retry(&server);
+                if (offline_wait >= 0 && offline_wait < wait)
+                        wait = offline_wait;
                 int timeout = wait <= 0 ? 0 : (int) (wait * 1000) + 1;
                 if (server.draining && timeout > 200)
                         timeout = 200; /* drain deadlines are checked between ticks too */
@@ -671,9 +683,14 @@ int serve_run(const struct config *config, const char *config_path, struct sw_er
                 control_run(server.control);
                 if (server.metrics)
                         control_run(server.metrics);
-                for (nfds_t i = first_worker; n > 0 && i < nfds; i++)
-                        if (fds[i].revents)
+                for (nfds_t i = first_worker; n > 0 && i < nfds; i++) {
+                        if (fds[i].fd == server.gate_fd) {
+                                if (fds[i].revents)
+                                        serve_gate_handle(&server);
+                        } else if (fds[i].revents) {
                                 worker_read(&polled[i]->worker);
+                        }
+                }
                 poll_progress(&server);
         }
         if (r >= 0) {

@@ -46,6 +46,7 @@ static void unlink_agent(struct server *server, struct served *s)
         if (serve_state_remove(server->config->host.state_dir, s->id, &err) < 0)
                 log_error("agent=%s: %s (the next start destroys it again, harmlessly)", s->id,
                           err.message);
+        serve_gate_forget(server, s);
         for (struct served **p = &server->agents; *p; p = &(*p)->next) {
                 if (*p == s) {
                         *p = s->next;
@@ -145,6 +146,9 @@ static void agent_options_for(const struct server *server, const struct served *
                 .disk_limit_bytes = t->disk_limit_bytes,
                 .workspace = t->remote_fs,
                 .egress_allow = t->egress_allow,
+                /* With Jenkins: one build, held by the agent until its node is offline. */
+                .build_gate = server->jenkins != NULL,
+                .probe_host = agent_host(config),
                 /* The config outlives every launch (workers are forked with it). */
                 .userns_layout = &config->host.userns_layout,
         };
@@ -161,6 +165,7 @@ int serve_agent_register(struct server *server, const struct config_template *te
         if (!s)
                 return -ENOMEM;
         s->worker.fd = -1;
+        s->gate_wd = -1;
         s->template = template;
         s->requested = serve_now();
         int r = random_hex(s->id, AGENT_ID_BYTES);
@@ -191,6 +196,8 @@ int serve_agent_register(struct server *server, const struct config_template *te
         s->reached = SERVE_STEP_PREPARE;
         s->ssh_port = port;
         s->dir = strdup(s->agent->dir);
+        if (s->dir && server->jenkins)
+                serve_gate_watch(server, s); /* before Jenkins can connect */
         _cleanup_free_ char *description = demand_node_description(
                 config->jenkins.node_prefix, template->name, s->id, serve_wall_ms());
         if (!s->dir || !description || record_step(server, s, SERVE_STEP_REGISTER) < 0) {
@@ -474,15 +481,60 @@ void serve_agent_worker_done(struct server *server, struct served *s)
 
 /* --- following the node in Jenkins ----------------------------------------------------- */
 
+/* Mark the node offline (temporarily): Jenkins gives it no further build. Then its gate may
+ * let the build that started go on. A node already deleted takes no build either. */
+#define OFFLINE_RETRY_S 0.25
 static void set_offline(struct server *server, struct served *s, const char *message)
 {
         struct sw_error err = { 0 };
         int r = jenkins_node_set_offline(server->jenkins, s->node, message, &err);
-        if (r < 0) {
+        if (r < 0 && r != -ENOENT) {
                 log_warning("agent=%s: mark node %s offline: %s", s->id, s->node, err.message);
-                return; /* tried again next tick */
+                s->offline_retry_at = serve_now() + OFFLINE_RETRY_S;
+                return; /* tried again (serve_agents_offline_retry, or the next tick) */
         }
         s->offline_set = true;
+        serve_gate_release(s);
+}
+
+static void count_build(struct server *server, struct served *s, const char *how)
+{
+        if (s->used)
+                return;
+        s->used = true;
+        log_info("agent=%s build started %.2f s after it was requested (%s)", s->id,
+                 serve_now() - s->requested, how);
+        health_of(server, s)->builds_total++;
+}
+
+void serve_agent_build_started(struct server *server, struct served *s)
+{
+        if (s->build_event_at == 0)
+                s->build_event_at = serve_now();
+        count_build(server, s, "its gate");
+        s->idle_retiring = false;
+        if (s->offline_set || s->node_gone || !server->jenkins)
+                serve_gate_release(s);
+        else
+                set_offline(server, s, OFFLINE_MESSAGE_USED);
+}
+
+double serve_agents_offline_retry(struct server *server)
+{
+        double now = serve_now(), next = -1;
+        for (struct served *s = server->agents; s; s = s->next) {
+                if (!s->used || s->offline_set || s->node_gone || s->build_event_at == 0 ||
+                    s->state == SERVED_DESTROYING)
+                        continue;
+                if (s->offline_retry_at <= now)
+                        set_offline(server, s, OFFLINE_MESSAGE_USED);
+                if (!s->offline_set) {
+                        double wait = s->offline_retry_at - now;
+                        if (next < 0 || wait < next)
+                                next = wait < 0 ? 0 : wait;
+                }
+        }
+        return next;
 }
 
 /* Whether Jenkins ran a build here: it creates <remoteFS>/workspace for the first one. The
@@ -521,19 +573,18 @@ void serve_agent_observe(struct server *server, struct served *s,
                         s->online_at = now;
                         serve_template_succeeded(server, s->template);
                 }
-                if (!s->used) {
-                        log_info("agent=%s build started %.2f s after it was requested", s->id,
-                                 now - s->requested);
-                        health_of(server, s)->builds_total++;
-                }
-                s->used = true;
+                count_build(server, s, "Jenkins");
+                s->seen_busy = true;
                 s->idle_retiring = false;
                 if (!s->offline_set)
                         set_offline(server, s, OFFLINE_MESSAGE_USED);
                 return;
         }
         if (s->used) {
-                serve_agent_retire(server, s, "its build finished");
+                /* Idle after its build. A build its gate reported but no poll saw busy is over
+                 * only by a poll sent after that report (an earlier one may predate it). */
+                if (s->seen_busy || server->poll_started_at > s->build_event_at)
+                        serve_agent_retire(server, s, "its build finished");
                 return;
         }
         if (s->idle_retiring) {
@@ -542,12 +593,10 @@ void serve_agent_observe(struct server *server, struct served *s,
                 serve_agent_retire(server, s, reason);
                 return;
         }
-        if (!c->offline && build_ran(server, s)) {
+        if (!c->offline && s->gate_wd < 0 && build_ran(server, s)) {
                 /* A build shorter than a poll interval: its workspace shows it. Offline first
                  * (nothing else lands here); deleted on the next tick once idle. */
-                log_info("agent=%s ran a build between two polls (its workspace exists)", s->id);
-                s->used = true;
-                health_of(server, s)->builds_total++;
+                count_build(server, s, "its workspace exists: a build between two polls");
                 set_offline(server, s, OFFLINE_MESSAGE_USED);
                 return;
         }
@@ -624,6 +673,7 @@ struct served *serve_agent_adopt(struct server *server, const char *id, const ch
         if (!s)
                 return NULL;
         s->worker.fd = -1;
+        s->gate_wd = -1;
         snprintf(s->id, sizeof(s->id), "%s", id);
         s->node = strdup(node);
         s->container_id = container_id ? strdup(container_id) : NULL;

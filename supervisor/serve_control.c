@@ -185,6 +185,10 @@ static char *metrics_text(const struct server *server)
         for (size_t i = 0; i < config->template_count; i++)
                 add(&t, "slipway_builds_total{template=\"%s\"} %ld\n", config->templates[i].name,
                     server->health[i].builds_total);
+        add(&t, "# HELP slipway_agents_reused_total Agents that ran more than one build (each "
+                "is logged as an error; one-build agents make this 0).\n"
+                "# TYPE slipway_agents_reused_total counter\nslipway_agents_reused_total %ld\n",
+            server->agents_reused_total);
         add(&t, "# HELP slipway_nodes_withdrawn_total Nodes withdrawn because another host's "
                 "earlier node took the build.\n# TYPE slipway_nodes_withdrawn_total counter\n"
                 "slipway_nodes_withdrawn_total %ld\n", server->withdrawn_total);

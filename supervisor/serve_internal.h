@@ -48,6 +48,12 @@ struct served {
         double requested;      /* monotonic */
         double online_at;      /* first seen online, 0 before */
         bool used;             /* its one build started */
+        bool seen_busy;        /* a poll saw its executor busy */
+        double build_event_at; /* monotonic: its gate said the build started; 0 before */
+        int gate_wd;           /* inotify watch of its gate directory, or -1 */
+        bool gate_released;    /* BUILD_GATE_OFFLINE written: its build goes on */
+        bool reused;           /* its gate saw a second build */
+        double offline_retry_at; /* monotonic: marking the node offline is retried from then */
         bool offline_set;      /* marked offline in Jenkins (takes no more builds) */
         bool idle_retiring;    /* marked offline for the idle timeout; delete once still idle */
         bool node_gone;        /* deleted in Jenkins (or never created) */
@@ -95,6 +101,9 @@ struct server {
         int jenkins_failures;
         double jenkins_retry_at;
         long withdrawn_total;
+        long agents_reused_total;  /* agents that ran a second build (should stay 0) */
+        int gate_fd;           /* inotify on the agents' gate directories (serve_gate.c) */
+        double poll_started_at; /* monotonic: when the poll being answered was sent */
         long jenkins_errors_total;
         long destroy_failures_total;
         struct serve_histogram seed_seconds;
@@ -136,6 +145,21 @@ struct served *serve_agent_adopt(struct server *server, const char *id, const ch
                                  const char *container_id);
 void serve_agent_advance_retiring(struct server *server, struct served *s);
 bool serve_state_ready(const struct server *server);
+
+/* An agent's gate says its build started: offline first, then the build may go on. */
+void serve_agent_build_started(struct server *server, struct served *s);
+/* Retry marking offline the nodes whose build waits for it. Returns the seconds until the
+ * next retry is due, or a negative number when none waits. */
+double serve_agents_offline_retry(struct server *server);
+
+/* serve_gate.c: the host side of slipway/build_gate.h. */
+int serve_gate_open(struct server *server, struct sw_error *err);
+/* Watch s's gate directory (and act on what it already holds). */
+void serve_gate_watch(struct server *server, struct served *s);
+void serve_gate_forget(struct server *server, struct served *s);
+/* The node is offline: write BUILD_GATE_OFFLINE, once. */
+void serve_gate_release(struct served *s);
+void serve_gate_handle(struct server *server);
 
 /* serve_reconcile.c: at start (before any agent is launched) and every reconcile-interval
  * (computers NULL while Jenkins is unreachable, and always when standalone). */

@@ -357,6 +357,8 @@ static void adopt_or_remove(struct server *server, const char *id, json_t *recor
                 s->online_at = c->offline ? 0 : serve_now();
                 log_info("agent=%s adopted (node %s, %s)", id, node,
                          s->used ? "build running" : c->offline ? "connecting" : "online");
+                /* A build that started while no serve ran waits at its gate. */
+                serve_gate_watch(server, s);
                 return;
         }
         char why[160];

@@ -26,6 +26,7 @@
 #define AGENT_DEFAULT_STATE_DIR "/var/lib/slipway"
 #define AGENT_DEFAULT_BIND_ADDRESS "127.0.0.1"
 #define AGENT_DEFAULT_READY_TIMEOUT 120 /* seconds */
+#define AGENT_SSH_PROBE_MS 4000 /* ready inside, and still no SSH banner outside: unreachable */
 #define AGENT_STOP_TIMEOUT 10           /* seconds docker waits before SIGKILL */
 #define AGENT_USER "jenkins"
 /* Agents' own bridge, without inter-container communication (docker_network_ensure_isolated). */
@@ -68,6 +69,13 @@ struct agent_options {
         long long disk_limit_bytes;
         const char *workspace;        /* remote-fs in the agent; NULL: AGENT_DEFAULT_WORKSPACE */
         const char *egress_allow;     /* normalized allowlist (egress.h); NULL: unrestricted */
+        /* slipway serve: one build only, held by the agent until its node is offline
+         * (slipway/build_gate.h); <agent dir>/gate is made for it. */
+        bool build_gate;
+        /* Where the agent's SSH client will connect (slipway serve: Jenkins' agent-host); its
+         * sshd's banner must answer there before the agent counts as ready. NULL: the bind
+         * address. */
+        const char *probe_host;
         /* Where its user namespace range is taken from; NULL: userns_layout_default(). */
         const struct userns_layout *userns_layout;
 };

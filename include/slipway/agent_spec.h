@@ -43,6 +43,8 @@ struct agent_spec {
          * container path, remote-fs) are bound from there too. */
         const char *disk_root;
         const char *workspace;
+        /* Served agents: the host side of the build gate (slipway/build_gate.h), or NULL. */
+        const char *gate_dir;
         /* A cache builder instead of an agent: labelled AGENT_LABEL_CACHE_BUILD, no SSH port,
          * running command (e.g. sleep) as its service, with extra_binds ("host:ctr:ro"). */
         bool cache_builder;

@@ -86,4 +86,18 @@ const char *doctor_docker_fix(int code, const char *host, char *out, size_t size
 const char *doctor_jenkins_fix(int code, const char *url, const char *user, const char *secret_file,
                                char *out, size_t size);
 
+/* The SSH Build Agents plugin versions slipway's agents need (ed25519 host and client keys,
+ * current key exchanges): ssh-slaves DOCTOR_SSH_SLAVES_MIN with trilead-api
+ * DOCTOR_TRILEAD_API_MIN (Jenkins 2.204 and later). */
+#define DOCTOR_SSH_SLAVES_MIN "1.29.0"
+#define DOCTOR_TRILEAD_API_MIN "1.0.13"
+
+/* Jenkins plugin versions: the leading dot-separated numbers ("2.948.vb_8050d697fec" is 2.948;
+ * "1.29.0" is 1.29.0), compared numerically; what follows is ignored. <0, 0 or >0. */
+int doctor_plugin_version_compare(const char *a, const char *b);
+
+/* The verdict on the plugins array of /pluginManager/api/json: PASS when both plugins are at
+ * least their minimum, WARN otherwise, with what is old or missing in out. */
+enum doctor_status doctor_ssh_plugins_status(const json_t *plugins, char *out, size_t size);
+
 #endif

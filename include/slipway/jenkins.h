@@ -113,6 +113,11 @@ struct jenkins_computers {
         size_t count;
 };
 
+/* GET /pluginManager/api/json?depth=1&tree=plugins[shortName,version]: *plugins gets the
+ * array ([{"shortName": ..., "version": ...}]). Jenkins answers 403 (-EACCES) to users without
+ * Overall/SystemRead. */
+int jenkins_plugins_get(struct jenkins_client *client, json_t **plugins, struct sw_error *err);
+
 /* GET /computer/api/json?tree=computer[displayName,description,offline,temporarilyOffline,
  * idle,numExecutors,assignedLabels[name],executors[idle]] */
 int jenkins_computers_get(struct jenkins_client *client, struct jenkins_computers *out,

@@ -149,6 +149,17 @@ int init_confine_exec(char **argv);
  * which it gives up by becoming nobody right after. */
 int init_confine_helper(struct sw_error *err);
 
+/* One build per served agent (init_build_gate.c, slipway/build_gate.h): set up (the workspace
+ * watch) before the service starts when BUILD_GATE_ENV is set, armed (exec holding) when PID 1
+ * enters its loop; its descriptors join PID 1's poll, and init_build_gate_handle answers them. */
+struct pollfd;
+int init_build_gate_setup(struct sw_error *err);
+/* Start holding execs (fanotify): once PID 1 is in its loop to answer them. */
+int init_build_gate_arm(struct sw_error *err);
+size_t init_build_gate_pollfds(struct pollfd *fds); /* at most 2 */
+void init_build_gate_handle(void);
+/* Stopping: refuse what waits, and stop watching. */
+void init_build_gate_close(void);
 /* SSH (init_ssh.c). */
 #define INIT_SERVICE_ARGS_MAX 64
 #define INIT_SSHD "/usr/sbin/sshd"

@@ -123,6 +123,7 @@ static __attribute__((noreturn)) void shutdown_and_exit(struct init_state *s, in
 {
         int timeout = env_seconds("SLIPWAY_STOP_TIMEOUT", DEFAULT_STOP_TIMEOUT_S);
         double deadline = now() + timeout;
+        init_build_gate_close();
         if (s->service > 0)
                 kill(s->service, SIGTERM);
         if (s->dns > 0)
@@ -238,9 +239,11 @@ static void restart_dns(struct init_state *s)
 static __attribute__((noreturn)) void main_loop(struct init_state *s)
 {
         for (;;) {
-                struct pollfd pfd = { .fd = s->signal_fd, .events = POLLIN };
-                if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+                struct pollfd pfds[3] = { { .fd = s->signal_fd, .events = POLLIN } };
+                size_t count = 1 + init_build_gate_pollfds(pfds + 1);
+                if (poll(pfds, count, -1) < 0 && errno != EINTR)
                         init_log("poll: %s", strerror(errno));
+                init_build_gate_handle();
                 struct signalfd_siginfo info;
                 int stop_code = -1;
                 while (read(s->signal_fd, &info, sizeof(info)) == sizeof(info)) {
@@ -345,10 +348,12 @@ int main(int argc, char **argv)
                 fail(&s, &err);
         }
         init_log("dockerd ready after %.2f s", now() - started);
-        if (start_service(&s, &service, &err) < 0)
+        if (init_build_gate_setup(&err) < 0 || start_service(&s, &service, &err) < 0)
                 fail(&s, &err);
         if (service.probe_port &&
             init_wait_tcp(s.service, service_address, service.probe_port, timeout, &err) < 0)
+                fail(&s, &err);
+        if (init_build_gate_arm(&err) < 0)
                 fail(&s, &err);
         write_marker(INIT_READY_FILE, "ready\n");
         init_log("ready after %.2f s", now() - started);

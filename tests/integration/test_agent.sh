@@ -147,6 +147,27 @@ ENTRYPOINT [\"/bin/sh\", \"-c\", \"echo slipway-init: simulated failure >&2; exi
     docker rmi slipway/broken:1 >/dev/null
 }
 
+# An agent whose sshd answers inside but not where its client connects (here: SYNs to
+# 127.0.0.1 dropped in the suite's own network namespace, as a host firewall or another
+# dockerd's nat rules would) fails within seconds, says where and why, and leaves nothing.
+test_agent_unreachable_fails_fast() {
+    local state=$IT_DIR/state-unreachable out t0 elapsed
+    [ -n "${SLIPWAY_NETNS:-}" ] || fail "only in the suite's own network namespace"
+    rm -rf "$state"
+    iptables -t raw -I OUTPUT -d 127.0.0.1 -p tcp --syn -j DROP
+    trap 'iptables -t raw -D OUTPUT -d 127.0.0.1 -p tcp --syn -j DROP' EXIT
+    t0=$(date +%s.%N)
+    if out=$("$SLIPWAY" --state-dir "$state" run --no-cache 2>&1); then
+        fail "run succeeded though nothing reaches the agent: $out"
+    fi
+    elapsed=$(echo "$(date +%s.%N) - $t0" | bc)
+    assert_contains "$out" "is ready but unreachable: ssh 127.0.0.1 port"
+    assert_contains "$out" "no answer in 4000 ms: packets are dropped on the way"
+    it_log "unreachable agent reported after $elapsed s in all (4 s of them probing)"
+    assert_no_leaks "$state"
+}
+
 it_case "agent lifecycle: run, ssh, nested docker, shell, rm" test_agent_lifecycle
 it_case "agent with --pubkey, rm --all" test_agent_with_pubkey_and_rm_all
 it_case "agent errors leave nothing behind" test_agent_errors
+it_case "agent ready inside but unreachable outside fails fast" test_agent_unreachable_fails_fast

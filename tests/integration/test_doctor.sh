@@ -33,7 +33,7 @@ doctor_emu_start() {
     : >"$dir/remoting.jar"
     /usr/bin/python3 "$here/../jenkins/emulator.py" --port-file "$dir/port" --user slipway \
         --token "$DOCTOR_TOKEN" --jar "$dir/remoting.jar" --events "$dir/events.jsonl" \
-        --log "$dir/emulator.log" &
+        --log "$dir/emulator.log" ${DOCTOR_EMU_EXTRA:-} &
     DOCTOR_EMU_PID=$!
     until [ -s "$dir/port" ]; do
         tries=$((tries + 1))
@@ -122,6 +122,8 @@ test_doctor_docker_image_jenkins() {
     assert_eq "$(doctor_status "$out" config)" PASS "config ($(doctor_field "$out" config detail))"
     assert_eq "$(doctor_status "$out" docker)" PASS "docker host from the configuration"
     assert_eq "$(doctor_status "$out" jenkins)" PASS "jenkins ($(doctor_field "$out" jenkins detail))"
+    assert_eq "$(doctor_status "$out" jenkins-plugins)" PASS "plugins ($(doctor_field "$out" jenkins-plugins detail))"
+    assert_contains "$(doctor_field "$out" jenkins-plugins detail)" "ssh-slaves 3.1031.v72c6b_883b_869"
     assert_eq "$(jq '[.[] | select(.check == "image")] | length' <<<"$out")" 2 "one image check per image"
     local missing
     missing=$(jq -c '[.[] | select(.check == "image" and .status == "FAIL")]' <<<"$out")
@@ -130,6 +132,17 @@ test_doctor_docker_image_jenkins() {
     assert_contains "$(jq -r '.[0].fix' <<<"$missing")" "docker load -i FILE"
     assert_eq "$(jq -r '[.[] | select(.check == "image" and .status == "PASS")][0].detail' <<<"$out" | cut -d' ' -f1)" \
         slipway/agent:latest "the default image passes"
+
+    # An SSH Build Agents plugin too old for ed25519 keys: a warning that says which.
+    kill "$DOCTOR_EMU_PID" 2>/dev/null || true
+    wait "$DOCTOR_EMU_PID" 2>/dev/null || true
+    rm -f "$dir/jenkins/port"
+    DOCTOR_EMU_EXTRA="--plugin ssh-slaves:1.26 --plugin trilead-api:1.0.4" doctor_emu_start "$dir/jenkins"
+    doctor_config "$dir/slipway.conf" "$state" "$DOCKER_HOST" "$DOCTOR_TOKEN" "$AGENT_IMAGE_DEFAULT"
+    out=$(doctor_json --config "$dir/slipway.conf")
+    assert_eq "$(doctor_status "$out" jenkins-plugins)" WARN "old plugins ($(doctor_field "$out" jenkins-plugins detail))"
+    assert_contains "$(doctor_field "$out" jenkins-plugins detail)" "ssh-slaves 1.26 is older than 1.29.0; trilead-api 1.0.4 is older than 1.0.13"
+    assert_contains "$(doctor_field "$out" jenkins-plugins fix)" "update the SSH Build Agents plugin"
 
     # A wrong token: Jenkins refuses it, and the fix says where the token goes.
     doctor_config "$dir/slipway.conf" "$state" "$DOCKER_HOST" wrong-token "$AGENT_IMAGE_DEFAULT"

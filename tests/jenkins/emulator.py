@@ -890,6 +890,8 @@ class Emulator:
         self.jar = os.path.abspath(args.jar)
         if not os.path.isfile(self.jar):
             raise SystemExit("--jar %s: no such file" % args.jar)
+        self.plugins = [tuple(p.split(":", 1)) for p in (args.plugin or [
+            "ssh-slaves:3.1031.v72c6b_883b_869", "trilead-api:2.147.vb_73cc728a_32e"])]
         self.builtin = NodeRec("", {"numExecutors": args.builtin_executors, "mode": "NORMAL",
                                     "nodeDescription": MSG_NODE_DESCRIPTION}, builtin=True)
         self.nodes = {}             # name -> NodeRec (insertion ordered)
@@ -2547,6 +2549,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if not segs:
                 return self.html_page("Dashboard")
             return self.api(v.root)
+        if segs == ["pluginManager", "api", "json"]:
+            # PluginManager.doApi: Jenkins.SYSTEM_READ; the emulator's one user is an
+            # administrator. LocalPluginManager exports its PluginWrappers as "plugins".
+            def plugins_bean():
+                wrappers = [Bean("hudson.PluginWrapper",
+                                 [P("active", True), P("enabled", True), P("longName", name),
+                                  P("shortName", name), P("version", version)])
+                            for name, version in emu.plugins]
+                return Bean("hudson.LocalPluginManager",
+                            [P("plugins", wrappers, declared="hudson.PluginWrapper")])
+            return self.api(plugins_bean)
         if segs == ["crumbIssuer", "api", "json"]:
             with emu.lock:
                 sid, cookie = self.session_id(create=True)
@@ -2923,6 +2936,9 @@ def main(argv=None):
     ap.add_argument("--events", required=True, help="JSON lines of everything that happens")
     ap.add_argument("--log", help="debug log (default: stderr)")
     ap.add_argument("--builtin-executors", type=int, default=0)
+    ap.add_argument("--plugin", action="append", metavar="NAME:VERSION",
+                    help="an installed plugin as /pluginManager/api/json lists it (default: "
+                         "current ssh-slaves and trilead-api)")
     ap.add_argument("--ping-interval", type=int, default=10,
                     help="seconds between keepalives on each agent connection (3 misses close it)")
     ap.add_argument("--retention-period", type=float, default=60.0,

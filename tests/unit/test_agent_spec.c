@@ -1,6 +1,7 @@
 /* The container create request of an agent, and input validation. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 
 #include "slipway/agent.h"
 #include "slipway/agent_spec.h"
+#include "slipway/build_gate.h"
 #include "slipway/cleanup.h"
 
 static const char *const no_caps[] = { NULL };
@@ -185,6 +187,30 @@ static void test_cache_builder_has_no_port_and_its_own_label(void **state)
                             "/x/import:/run/slipway-import:ro");
 }
 
+/* A served agent's build gate: its directory bound where slipway-init looks, and the remote-fs
+ * whose workspace it watches. Agents of `slipway run` have none. */
+static void test_served_agent_gets_its_build_gate(void **state)
+{
+        (void) state;
+        struct agent_spec spec = base_spec();
+        struct sw_error err = { 0 };
+        _cleanup_json_ json_t *plain = agent_spec_container_body(&spec, &err);
+        assert_int_equal(json_array_size(json_object_get(json_object_get(plain, "HostConfig"), "Binds")), 1);
+        spec.gate_dir = "/var/lib/slipway/agents/0123456789ab/gate";
+        spec.workspace = "/home/jenkins/agent";
+        _cleanup_json_ json_t *body = agent_spec_container_body(&spec, &err);
+        assert_non_null(body);
+        json_t *binds = json_object_get(json_object_get(body, "HostConfig"), "Binds");
+        assert_string_equal(json_string_value(json_array_get(binds, 1)),
+                            "/var/lib/slipway/agents/0123456789ab/gate:" BUILD_GATE_IN_CONTAINER);
+        json_t *env = json_object_get(body, "Env");
+        bool found = false;
+        for (size_t i = 0; i < json_array_size(env); i++)
+                found |= strcmp(json_string_value(json_array_get(env, i)),
+                                BUILD_GATE_ENV "=/home/jenkins/agent") == 0;
+        assert_true(found);
+}
+
 static void test_dockerd_args_travel_in_one_variable(void **state)
 {
         (void) state;
@@ -268,6 +294,7 @@ int main(void)
                 cmocka_unit_test(test_seeded_agent_mounts_generation_read_only),
                 cmocka_unit_test(test_cache_builder_has_no_port_and_its_own_label),
                 cmocka_unit_test(test_dockerd_args_travel_in_one_variable),
+                cmocka_unit_test(test_served_agent_gets_its_build_gate),
                 cmocka_unit_test(test_disk_limited_agent_binds_home_tmp_and_workspace),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -266,6 +266,31 @@ static void test_run_without_daemon(void **state)
         assert_int_equal(rmdir(dir), 0); /* empty: the probe files are gone */
 }
 
+static void test_plugin_versions(void **state)
+{
+        (void) state;
+        assert_true(doctor_plugin_version_compare("1.29.0", "1.29.0") == 0);
+        assert_true(doctor_plugin_version_compare("1.29", "1.29.0") == 0);
+        assert_true(doctor_plugin_version_compare("1.28.1", "1.29.0") < 0);
+        assert_true(doctor_plugin_version_compare("1.30", "1.29.0") > 0);
+        assert_true(doctor_plugin_version_compare("1.100", "1.29.0") > 0); /* numeric, not text */
+        /* Today's incremental versions: the numbers before the commit part. */
+        assert_true(doctor_plugin_version_compare("2.948.vb_8050d697fec", "1.29.0") > 0);
+        assert_true(doctor_plugin_version_compare("1.0.12", "1.0.13") < 0);
+        assert_true(doctor_plugin_version_compare("2.147.vb_73cc728a_32e", "1.0.13") > 0);
+
+        char out[256];
+        _cleanup_json_ json_t *current = json_loads(
+                "[{\"shortName\":\"trilead-api\",\"version\":\"2.147.vb_73cc728a_32e\"},"
+                "{\"shortName\":\"ssh-slaves\",\"version\":\"3.1031.v72c6b_883b_869\"}]", 0, NULL);
+        assert_int_equal(doctor_ssh_plugins_status(current, out, sizeof(out)), DOCTOR_PASS);
+        assert_string_equal(out, "ssh-slaves 3.1031.v72c6b_883b_869, trilead-api 2.147.vb_73cc728a_32e");
+        _cleanup_json_ json_t *old = json_loads(
+                "[{\"shortName\":\"ssh-slaves\",\"version\":\"1.28.1\"}]", 0, NULL);
+        assert_int_equal(doctor_ssh_plugins_status(old, out, sizeof(out)), DOCTOR_WARN);
+        assert_string_equal(out, "ssh-slaves 1.28.1 is older than 1.29.0; trilead-api is not installed");
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -282,6 +307,7 @@ int main(void)
                 cmocka_unit_test(test_jenkins_fixes),
                 cmocka_unit_test(test_add_and_count),
                 cmocka_unit_test(test_run_without_daemon),
+                cmocka_unit_test(test_plugin_versions),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

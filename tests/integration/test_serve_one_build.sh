@@ -1,0 +1,113 @@
+# One build per agent, by an event and held by the agent (issue 14; slipway/build_gate.h): a
+# build's programs wait until its node is offline in Jenkins, so nothing can follow it there,
+# even while Jenkins' API fails; and a stress run with faults in which no agent runs two builds.
+# Uses the emulator helpers of test_serve.sh.
+
+# The build's first step only after the node went offline; the next node block of the same
+# Pipeline (same workspace) on another agent.
+test_gate_holds_until_offline() {
+    local state=$IT_DIR/state-gate conf=$IT_DIR/gate.conf log=$IT_DIR/gate.log sock
+    serve_case_setup "$state"
+    emu_start
+    trap 'emu_stop; [ -z "${SERVE_PID:-}" ] || kill -9 "$SERVE_PID" 2>/dev/null || true' EXIT
+    write_config "$conf" "$state" it-gate 2
+    serve_start "$conf" "$log"
+    sock=$state/control.sock
+    local tries=0
+    until [ -S "$sock" ]; do tries=$((tries + 1)); [ "$tries" -lt 100 ] || fail "no control socket"; sleep 0.1; done
+    # An idle agent, online in Jenkins, before the API fails.
+    curl -fsS --unix-socket "$sock" -H 'Content-Type: application/json' -X POST \
+        --data '{"template":"dind","count":1}' http://slipway/v1/agents >/dev/null
+    tries=0
+    until [ "$(emu "$EMU_CONTROL/nodes" | jq '[.[] | select(.state == "online" and (.name | startswith("it-gate-")) and (.name | endswith("anchor") | not))] | length')" = 1 ]; do
+        tries=$((tries + 1)); [ "$tries" -lt 300 ] || fail "no agent came online: $(tail -3 "$log")"; sleep 0.2
+    done
+    emu -X POST --data '{"mode":"error500"}' "$EMU_CONTROL/fault" >/dev/null
+    jq -n '{name: "pipe", label: "dind", pipeline: true, steps: ["echo first"]}' |
+        emu -X POST -H 'Content-Type: application/json' --data-binary @- "$EMU_CONTROL/builds" >/dev/null
+    jq -n '{name: "pipe", label: "dind", pipeline: true, steps: ["echo second"]}' |
+        emu -X POST -H 'Content-Type: application/json' --data-binary @- "$EMU_CONTROL/builds" >/dev/null
+    wait_running 0 "the first node block"
+    sleep 3
+    local first
+    first=$(emu "$EMU_CONTROL/builds" | jq -c '.[0]')
+    # The emulator's agent reports a step before it executes its shell, which waits.
+    assert_eq "$(jq -c '[.steps[0].exit_code, .steps[0].output]' <<<"$first")" '[null,""]' \
+        "a step ran before the node was offline: $first"
+    assert_contains "$(docker logs "$(docker ps -q --filter "label=io.slipway.state-dir=$state" | head -1)" 2>&1)" \
+        "build gate: the build started (workspace/pipe)"
+    local cleared
+    cleared=$(date +%s.%N)
+    emu -X POST --data '{"mode":"none"}' "$EMU_CONTROL/fault" >/dev/null
+    wait_builds 2 120 "$state" >/dev/null
+    local builds
+    builds=$(emu "$EMU_CONTROL/builds")
+    assert_eq "$(jq '[.[] | select(.result == "SUCCESS")] | length' <<<"$builds")" 2 \
+        "both node blocks succeed ($(jq -c '[.[] | {name, result, reason}]' <<<"$builds"))"
+    assert_eq "$(jq '[.[].node] | unique | length' <<<"$builds")" 2 \
+        "the second node block ran on another agent ($(jq -c '[.[] | {name, node}]' <<<"$builds"))"
+    [ "$(echo "$(jq -r '.[0].steps[0].finished_at' <<<"$builds") >= $cleared" | bc)" = 1 ] ||
+        fail "the first step ran before Jenkins could be told"
+    assert_contains "$(cat "$log")" "build started"
+    assert_contains "$(curl -fsS --unix-socket "$sock" http://slipway/metrics)" "slipway_agents_reused_total 0"
+    wait_all_gone "$state"
+    serve_stop "$SERVE_PID" "$log"
+    assert_no_leaks "$state"
+}
+
+# IT_STRESS_BUILDS (40 here; `make soak` runs 200) builds of 0.1-2 s, Pipeline and freestyle,
+# two templates, capacity 3, while the emulator answers 500, slowly, or not at all for seconds
+# at a time: every build succeeds and no node runs two.
+test_one_build_stress() {
+    local state=$IT_DIR/state-stress conf=$IT_DIR/stress.conf log=$IT_DIR/stress.log
+    local total=${IT_STRESS_BUILDS:-40} i faults_pid
+    serve_case_setup "$state"
+    emu_start
+    trap 'emu_stop; [ -z "${faults_pid:-}" ] || kill "$faults_pid" 2>/dev/null; [ -z "${SERVE_PID:-}" ] || kill -9 "$SERVE_PID" 2>/dev/null || true' EXIT
+    write_config "$conf" "$state" it-stress 3
+    sed -i 's/^labels = dind docker/labels = dind/; s/^max-instances = 3/max-instances = 2/' "$conf"
+    printf '\n[template small]\nlabels = small\nmax-instances = 2\nmemory = 1G\n' >>"$conf"
+    serve_start "$conf" "$log"
+    (
+        while :; do
+            sleep 4; emu -X POST --data '{"mode":"error500"}' "$EMU_CONTROL/fault" >/dev/null
+            sleep 3; emu -X POST --data '{"mode":"none"}' "$EMU_CONTROL/fault" >/dev/null
+            sleep 4; emu -X POST --data '{"mode":"slow","delay_ms":2000}' "$EMU_CONTROL/fault" >/dev/null
+            sleep 3; emu -X POST --data '{"mode":"none"}' "$EMU_CONTROL/fault" >/dev/null
+            sleep 4; emu -X POST --data '{"mode":"down"}' "$EMU_CONTROL/fault" >/dev/null
+            sleep 3; emu -X POST --data '{"mode":"none"}' "$EMU_CONTROL/fault" >/dev/null
+        done
+    ) &
+    faults_pid=$!
+    for i in $(seq 1 "$total"); do
+        local label=dind pipeline=false name="free$i" seconds
+        [ $((i % 3)) = 0 ] && label=small
+        # Pipeline node blocks of four jobs: the same workspace again and again.
+        if [ $((i % 2)) = 0 ]; then pipeline=true; name="pipe$((i % 4))$label"; fi
+        seconds=$(printf '0.%d' $((RANDOM % 10)))
+        [ $((i % 5)) = 0 ] && seconds=2
+        jq -n --arg name "$name" --arg lbl "$label" --argjson p "$pipeline" --arg s "sleep $seconds; echo ok" \
+            '{name: $name, label: $lbl, pipeline: $p, steps: [$s]}' |
+            emu -X POST -H 'Content-Type: application/json' --data-binary @- "$EMU_CONTROL/builds" >/dev/null ||
+            fail "queue build $i"
+        sleep 0.$((RANDOM % 5))
+    done
+    wait_builds "$total" $((total * 12 + 120)) "$state" >/dev/null
+    kill "$faults_pid" 2>/dev/null || true
+    wait "$faults_pid" 2>/dev/null || true
+    emu -X POST --data '{"mode":"none"}' "$EMU_CONTROL/fault" >/dev/null
+    local builds reused
+    builds=$(emu "$EMU_CONTROL/builds")
+    assert_eq "$(jq '[.[] | select(.result == "SUCCESS")] | length' <<<"$builds")" "$total" \
+        "every build succeeds ($(jq -c '[.[] | select(.result != "SUCCESS") | {name, result, reason}]' <<<"$builds"))"
+    reused=$(jq '[group_by(.node)[] | select(length > 1) | {node: .[0].node, builds: [.[].name]}]' <<<"$builds")
+    assert_eq "$(jq length <<<"$reused")" 0 "no node ran two builds: $(jq -c . <<<"$reused")"
+    assert_contains "$(curl -fsS --unix-socket "$state/control.sock" http://slipway/metrics)" "slipway_agents_reused_total 0"
+    it_log "$total builds under faults: $(grep -c 'build started' "$log") starts, $(grep -c 'mark node .* offline' "$log") offline retries, 0 reused"
+    wait_all_gone "$state"
+    serve_stop "$SERVE_PID" "$log"
+    assert_no_leaks "$state"
+}
+
+it_case "one build: a build waits until its node is offline; the next node block goes elsewhere" test_gate_holds_until_offline
+it_case "one build: ${IT_STRESS_BUILDS:-40} builds under Jenkins faults, no agent runs two" test_one_build_stress
