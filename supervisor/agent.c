@@ -117,15 +117,15 @@ char *agent_data_root_path(const char *dir)
         return path_join(dir, agent_disk_exists(dir) ? AGENT_DISK_MOUNT "/data-root" : "data-root");
 }
 
-/* The host side of the build gate (slipway/build_gate.h): host root's alone, so that no id of
- * the agent's user namespace may enter it. */
-static int agent_prepare_gate(struct agent *agent, struct sw_error *err)
+/* A directory below the agent's, host root's alone (mode 0700 keeps every id of the agent's
+ * user namespace out: the gate, its keys). */
+static int agent_mkdir(const struct agent *agent, const char *name, struct sw_error *err)
 {
-        _cleanup_free_ char *gate = path_join(agent->dir, BUILD_GATE_DIR_NAME);
-        if (!gate)
+        _cleanup_free_ char *path = path_join(agent->dir, name);
+        if (!path)
                 return sw_error_set(err, ENOMEM, "agent directory");
-        if (mkdir(gate, 0700) < 0)
-                return sw_error_errno(err, errno, "create %s", gate);
+        if (mkdir(path, 0700) < 0)
+                return sw_error_errno(err, errno, "create %s", path);
         return 0;
 }
 
@@ -143,21 +143,12 @@ static int agent_prepare_dir(struct agent *agent, const char *state_dir, long lo
                 return sw_error_errno(err, errno, "create agent directory %s", dir);
         /* Recorded only once created: a rollback must never remove what it did not make. */
         agent->dir = TAKE_PTR(dir);
-        _cleanup_free_ char *ssh = path_join(agent->dir, "ssh");
-        if (!ssh)
-                return sw_error_set(err, ENOMEM, "agent directory");
-        if (mkdir(ssh, 0700) < 0)
-                return sw_error_errno(err, errno, "create %s", ssh);
-        if (disk_limit_bytes > 0) {
-                /* The disk's mount point; the disk itself is made by agent_launch. Its own ext4
-                 * holds the data root, so the state directory's file system does not matter. */
-                _cleanup_free_ char *disk = path_join(agent->dir, AGENT_DISK_MOUNT);
-                if (!disk)
-                        return sw_error_set(err, ENOMEM, "agent directory");
-                if (mkdir(disk, 0700) < 0)
-                        return sw_error_errno(err, errno, "create %s", disk);
-                return 0;
-        }
+        if ((r = agent_mkdir(agent, "ssh", err)) < 0)
+                return r;
+        /* The disk's mount point; the disk itself is made by agent_launch. Its own ext4 holds
+         * the data root, so the state directory's file system does not matter. */
+        if (disk_limit_bytes > 0)
+                return agent_mkdir(agent, AGENT_DISK_MOUNT, err);
         _cleanup_free_ char *data_root = path_join(agent->dir, "data-root");
         if (!data_root)
                 return sw_error_set(err, ENOMEM, "agent directory");
@@ -605,7 +596,7 @@ int agent_prepare(const struct agent_options *options, struct agent **out, struc
         agent->ssh_port = options->ssh_port;
         r = agent_prepare_dir(agent, state_dir, options->disk_limit_bytes, err);
         if (r >= 0 && options->build_gate)
-                r = agent_prepare_gate(agent, err);
+                r = agent_mkdir(agent, BUILD_GATE_DIR_NAME, err);
         if (r >= 0)
                 r = agent_claim_userns(agent, options, state_dir, err);
         if (r >= 0)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -377,6 +378,42 @@ int fs_shift_owners(int dir_fd, uid_t base, uid_t size, unsigned flags, int max_
         if (fstat(dir_fd, &st) < 0)
                 return -errno;
         return shift_owners_below(dir_fd, st.st_dev, base, size, flags, max_depth);
+}
+
+int fs_write_notice_at(int dir_fd, const char *name, const char *text)
+{
+        char tmp[NAME_MAX + 1];
+        if (snprintf(tmp, sizeof(tmp), ".%s.tmp", name) >= (int) sizeof(tmp))
+                return -ENAMETOOLONG;
+        int fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        int r = fs_write_all(fd, text, strlen(text));
+        /* Closed before the rename: a watcher sees the name appear once, whole. */
+        if (close(fd) < 0 && r >= 0)
+                r = -errno;
+        if (r >= 0 && renameat(dir_fd, tmp, dir_fd, name) < 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlinkat(dir_fd, tmp, 0);
+        return r;
+}
+
+void fs_inotify_drain(int fd, unsigned max_reads,
+                      void (*each)(const struct inotify_event *event, void *user), void *user)
+{
+        char buf[16 * (sizeof(struct inotify_event) + NAME_MAX + 1)]
+                __attribute__((aligned(__alignof__(struct inotify_event))));
+        for (unsigned reads = 0; reads < max_reads; reads++) {
+                ssize_t n = read(fd, buf, sizeof(buf));
+                if (n <= 0)
+                        return;
+                for (char *p = buf; p < buf + n;) {
+                        const struct inotify_event *event = (const struct inotify_event *) p;
+                        p += sizeof(*event) + event->len;
+                        each(event, user);
+                }
+        }
 }
 
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)

@@ -402,9 +402,11 @@ static int get_body(struct jenkins_client *client, const char *path, struct jenk
         return jenkins_call(client, "GET", path, NULL, response, err);
 }
 
-int jenkins_ping(struct jenkins_client *client, struct sw_error *err)
+/* GET path and parse its body as a JSON object (anything else is EPROTO, with hint). */
+static int get_object(struct jenkins_client *client, const char *path, const char *hint, json_t **out,
+                      struct sw_error *err)
 {
-        static const char path[] = "/api/json?tree=nodeName";
+        *out = NULL;
         _cleanup_response_ struct jenkins_response response = { 0 };
         int r = get_body(client, path, &response, err);
         if (r < 0)
@@ -412,22 +414,27 @@ int jenkins_ping(struct jenkins_client *client, struct sw_error *err)
         json_error_t jerr;
         _cleanup_json_ json_t *json = json_loadb(response.body.data, response.body.len, 0, &jerr);
         if (!json_is_object(json))
-                return sw_error_set(err, EPROTO,
-                                    "jenkins %s: GET /api/json: not a Jenkins API response (check the URL)",
-                                    client->url);
+                return sw_error_set(err, EPROTO, "jenkins %s: GET %.*s: %s", client->url,
+                                    (int) strcspn(path, "?"), path, hint);
+        *out = TAKE_PTR(json);
         return 0;
+}
+
+int jenkins_ping(struct jenkins_client *client, struct sw_error *err)
+{
+        _cleanup_json_ json_t *json = NULL;
+        return get_object(client, "/api/json?tree=nodeName",
+                          "not a Jenkins API response (check the URL)", &json, err);
 }
 
 int jenkins_plugins_get(struct jenkins_client *client, json_t **plugins, struct sw_error *err)
 {
-        static const char path[] = "/pluginManager/api/json?depth=1&tree=plugins[shortName,version]";
         *plugins = NULL;
-        _cleanup_response_ struct jenkins_response response = { 0 };
-        int r = get_body(client, path, &response, err);
+        _cleanup_json_ json_t *json = NULL;
+        int r = get_object(client, "/pluginManager/api/json?depth=1&tree=plugins[shortName,version]",
+                           "not a plugin list", &json, err);
         if (r < 0)
                 return r;
-        json_error_t jerr;
-        _cleanup_json_ json_t *json = json_loadb(response.body.data, response.body.len, 0, &jerr);
         json_t *list = json_object_get(json, "plugins");
         if (!json_is_array(list))
                 return sw_error_set(err, EPROTO, "jenkins %s: GET /pluginManager/api/json: no plugins array",

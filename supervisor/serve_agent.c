@@ -196,11 +196,13 @@ int serve_agent_register(struct server *server, const struct config_template *te
         s->reached = SERVE_STEP_PREPARE;
         s->ssh_port = port;
         s->dir = strdup(s->agent->dir);
-        if (s->dir && server->jenkins)
-                serve_gate_watch(server, s); /* before Jenkins can connect */
+        /* Watched before Jenkins can connect; an agent whose gate cannot be watched would hold
+         * its build for ever: not launched. */
+        bool watched = !s->dir || !server->jenkins || serve_gate_watch(server, s) == 0;
         _cleanup_free_ char *description = demand_node_description(
                 config->jenkins.node_prefix, template->name, s->id, serve_wall_ms());
-        if (!s->dir || !description || record_step(server, s, SERVE_STEP_REGISTER) < 0) {
+        if (!s->dir || !watched || !description || record_step(server, s, SERVE_STEP_REGISTER) < 0) {
+                serve_gate_forget(server, s);
                 struct sw_error ignored;
                 (void) agent_destroy(NULL, NULL, s->agent->dir, &ignored);
                 remove_record(server, s);
@@ -482,17 +484,25 @@ void serve_agent_worker_done(struct server *server, struct served *s)
 /* --- following the node in Jenkins ----------------------------------------------------- */
 
 /* Mark the node offline (temporarily): Jenkins gives it no further build. Then its gate may
- * let the build that started go on. A node already deleted takes no build either. */
-#define OFFLINE_RETRY_S 0.25
+ * let the build that started go on. A node already deleted takes no build either (and a 404
+ * that was not a deletion is caught by the next poll, which still lists the node online).
+ * The call blocks the loop for at most the Jenkins timeout, so failures back off (0.25 s
+ * doubling up to 5 s) and are logged at the first and every tenth. */
+#define OFFLINE_RETRY_MIN_S 0.25
+#define OFFLINE_RETRY_MAX_S 5.0
 static void set_offline(struct server *server, struct served *s, const char *message)
 {
         struct sw_error err = { 0 };
         int r = jenkins_node_set_offline(server->jenkins, s->node, message, &err);
         if (r < 0 && r != -ENOENT) {
-                log_warning("agent=%s: mark node %s offline: %s", s->id, s->node, err.message);
-                s->offline_retry_at = serve_now() + OFFLINE_RETRY_S;
+                if (s->offline_failures++ % 10 == 0)
+                        log_warning("agent=%s: mark node %s offline (%d failures): %s", s->id, s->node,
+                                    s->offline_failures, err.message);
+                double wait = OFFLINE_RETRY_MIN_S * (double) (1u << (s->offline_failures < 5 ? s->offline_failures - 1 : 4));
+                s->offline_retry_at = serve_now() + (wait < OFFLINE_RETRY_MAX_S ? wait : OFFLINE_RETRY_MAX_S);
                 return; /* tried again (serve_agents_offline_retry, or the next tick) */
         }
+        s->offline_failures = 0;
         s->offline_set = true;
         serve_gate_release(s);
 }
@@ -567,6 +577,14 @@ void serve_agent_observe(struct server *server, struct served *s,
                 s->node_gone = true;
                 serve_agent_retire(server, s, "its node was deleted in Jenkins");
                 return;
+        }
+        if (s->used && s->offline_set && !c->temporarily_offline) {
+                /* Jenkins lost the mark (a restart, an operator) or never took it (a 404 that
+                 * was not a deletion): a used node must not take another build. */
+                log_warning("agent=%s: node %s is no longer offline in Jenkins: marking it again",
+                            s->id, s->node);
+                s->offline_set = false;
+                set_offline(server, s, OFFLINE_MESSAGE_USED);
         }
         if (c->busy_executors > 0) {
                 if (s->online_at == 0) {

@@ -54,6 +54,7 @@ struct served {
         bool gate_released;    /* BUILD_GATE_OFFLINE written: its build goes on */
         bool reused;           /* its gate saw a second build */
         double offline_retry_at; /* monotonic: marking the node offline is retried from then */
+        int offline_failures;  /* in a row */
         bool offline_set;      /* marked offline in Jenkins (takes no more builds) */
         bool idle_retiring;    /* marked offline for the idle timeout; delete once still idle */
         bool node_gone;        /* deleted in Jenkins (or never created) */
@@ -155,7 +156,7 @@ double serve_agents_offline_retry(struct server *server);
 /* serve_gate.c: the host side of slipway/build_gate.h. */
 int serve_gate_open(struct server *server, struct sw_error *err);
 /* Watch s's gate directory (and act on what it already holds). */
-void serve_gate_watch(struct server *server, struct served *s);
+int serve_gate_watch(struct server *server, struct served *s);
 void serve_gate_forget(struct server *server, struct served *s);
 /* The node is offline: write BUILD_GATE_OFFLINE, once. */
 void serve_gate_release(struct served *s);

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "serve_internal.h"
+#include "slipway/build_gate.h"
 #include "slipway/agent_disk.h"
 #include "slipway/cleanup.h"
 #include "slipway/demand.h"
@@ -357,8 +358,12 @@ static void adopt_or_remove(struct server *server, const char *id, json_t *recor
                 s->online_at = c->offline ? 0 : serve_now();
                 log_info("agent=%s adopted (node %s, %s)", id, node,
                          s->used ? "build running" : c->offline ? "connecting" : "online");
-                /* A build that started while no serve ran waits at its gate. */
-                serve_gate_watch(server, s);
+                /* A build that started while no serve ran waits at its gate. An agent of a
+                 * slipway before gates has none (and, then, no pre-made workspace either). */
+                _cleanup_free_ char *gate = NULL;
+                if (asprintf(&gate, "%s/" BUILD_GATE_DIR_NAME, s->dir) >= 0 && access(gate, F_OK) == 0 &&
+                    serve_gate_watch(server, s) < 0)
+                        serve_agent_retire(server, s, "its build gate cannot be watched");
                 return;
         }
         char why[160];

@@ -38,6 +38,16 @@ int fs_shift_owners(int dir_fd, uid_t base, uid_t size, unsigned flags, int max_
 /* Write a file atomically: temp file in the same directory, fsync, rename, fsync dir. */
 int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
+/* A notice between processes in the directory dir_fd: text written to ".NAME.tmp" and renamed
+ * to name, so a reader sees it whole or not at all. No fsync: it need not survive a crash. */
+int fs_write_notice_at(int dir_fd, const char *name, const char *text);
+
+/* Read a non-blocking inotify descriptor until it is empty, calling each for every event, but
+ * at most max_reads reads: a writer in a loop cannot keep the caller there. */
+struct inotify_event;
+void fs_inotify_drain(int fd, unsigned max_reads,
+                      void (*each)(const struct inotify_event *event, void *user), void *user);
+
 /* Read a whole file of at most max bytes (-EFBIG beyond) into a NUL-terminated buffer. */
 int fs_read_bounded(const char *path, size_t max, char **out, size_t *len_out);
 

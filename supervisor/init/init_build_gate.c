@@ -1,13 +1,18 @@
 /* One build per agent (slipway/build_gate.h): the agent's half.
  *
- * An inotify watch on <remote-fs>/workspace tells when the build starts; from then until
- * serve writes BUILD_GATE_OFFLINE, every exec by a process of the user namespace waits in a
- * fanotify permission event that PID 1 answers later. Execs are where a build's steps begin
- * (the shell of a freestyle step, Pipeline's sh, git), and holding the exec itself leaves no
- * window: Jenkins made the workspace before it launches anything, and the inotify queue is
- * read before every permission decision. Processes outside the namespace (PID 1's own
- * helpers) are never held. Once the node is offline the fanotify descriptor is closed, which
- * lets everything through at no further cost. */
+ * The build starts when Jenkins makes its workspace directory in <remote-fs>/workspace
+ * (inotify), or when a descendant of the agent's Java process (Jenkins' remoting, which runs
+ * every step) executes a program, whichever comes first: a build that keeps out of the
+ * workspace still runs its steps through remoting. From then until serve writes
+ * BUILD_GATE_OFFLINE, every exec by a process of the user namespace waits in a fanotify
+ * permission event that PID 1 answers later. Holding the exec itself leaves no window: the
+ * inotify queue is read before every permission decision, and Jenkins made the workspace
+ * before it launches anything in it.
+ *
+ * After that the execs are let through, but still seen: a second build's workspace (one that
+ * is not the first's, nor one of its <workspace>@tmp, @script... companions) makes the gate
+ * refuse every exec of the namespace from then on, and serve destroys the agent. Processes of
+ * PID 1's own user namespace (its helpers) are never held. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,24 +22,33 @@
 #include <string.h>
 #include <sys/fanotify.h>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/securebits.h>
 
 #include "init.h"
 #include "slipway/build_gate.h"
 #include "slipway/cleanup.h"
+#include "slipway/fsutil.h"
 
 /* Execs held at once; beyond that they are refused (EPERM): a build that forks this many
  * programs before its node is offline is not waited for. */
 #define GATE_HELD_MAX 4096
+/* Reads of a descriptor per wake-up: a build renaming entries in a loop cannot keep PID 1
+ * from its signals and children. */
+#define GATE_READS_MAX 64
+/* How far up a process's parents to look for the agent's Java process. */
+#define GATE_ANCESTRY_MAX 16
 
 static struct {
         bool enabled;
-        bool started;        /* the build's workspace appeared */
+        bool started;        /* the build began (workspace, or a program of remoting) */
         bool open;           /* its node is offline: nothing waits any more */
-        bool second_seen;
-        char first[NAME_MAX + 1];
+        bool refused;        /* a second build appeared: every exec is refused */
+        char first[NAME_MAX + 1]; /* the build's workspace, its @suffix dropped ("" unknown) */
         int gate_dir;        /* BUILD_GATE_IN_CONTAINER */
+        int workspace_dir;   /* <remote-fs>/workspace, to tell directories from files */
         int inotify_fd;
         int workspace_wd;
         int gate_wd;
@@ -43,17 +57,13 @@ static struct {
         ino_t userns_ino;
         int *held;           /* the descriptors of waiting exec events */
         size_t held_count;
-} gate = { .gate_dir = -1, .inotify_fd = -1, .fanotify_fd = -1 };
+} gate = { .gate_dir = -1, .workspace_dir = -1, .inotify_fd = -1, .fanotify_fd = -1 };
 
-/* Write name in the gate directory whole: a temporary file renamed over it. */
 static void gate_write(const char *name, const char *text)
 {
-        char tmp[NAME_MAX + 1];
-        snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
-        _cleanup_close_ int fd = openat(gate.gate_dir, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        size_t len = strlen(text);
-        if (fd < 0 || write(fd, text, len) != (ssize_t) len || renameat(gate.gate_dir, tmp, gate.gate_dir, name) < 0)
-                init_log("build gate: cannot write %s/%s: %s", BUILD_GATE_IN_CONTAINER, name, strerror(errno));
+        int r = fs_write_notice_at(gate.gate_dir, name, text);
+        if (r < 0)
+                init_log("build gate: cannot write %s/%s: %s", BUILD_GATE_IN_CONTAINER, name, strerror(-r));
 }
 
 /* mkdir -p for the workspace directory: what is made belongs to the agent user, whose host id
@@ -78,14 +88,36 @@ static int make_owned_dirs(const char *path, uid_t uid, gid_t gid, struct sw_err
         }
 }
 
-static void drain_inotify(void);
-
-static int mark_filesystem(const char *path, struct sw_error *err)
+/* inotify and fanotify instances count against the creator's effective uid. PID 1 is host
+ * root: charged there, every agent would eat into host root's 128 of each. They are made as
+ * the agent's own range base instead, keeping the capabilities (SECBIT_NO_SETUID_FIXUP). */
+static int as_range_base(int (*make)(void))
 {
-        if (fanotify_mark(gate.fanotify_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC_PERM,
-                          AT_FDCWD, path) < 0)
-                return sw_error_errno(err, errno, "build gate: fanotify mark on %s", path);
-        return 0;
+        int bits = prctl(PR_GET_SECUREBITS);
+        if (bits < 0 || prctl(PR_SET_SECUREBITS, bits | SECBIT_NO_SETUID_FIXUP) < 0)
+                return -errno;
+        int fd = -EPERM;
+        if (setresuid(-1, init_inner.base, -1) == 0) {
+                fd = make();
+                if (fd < 0)
+                        fd = -errno;
+                if (setresuid(-1, 0, -1) < 0)
+                        init_log("build gate: cannot become root again: %s", strerror(errno));
+        } else {
+                fd = -errno;
+        }
+        (void) prctl(PR_SET_SECUREBITS, bits);
+        return fd;
+}
+
+static int make_inotify(void)
+{
+        return inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+}
+
+static int make_fanotify(void)
+{
+        return fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_CLOEXEC);
 }
 
 int init_build_gate_setup(struct sw_error *err)
@@ -111,6 +143,9 @@ int init_build_gate_setup(struct sw_error *err)
         r = make_owned_dirs(workspace, init_userns_outside(account.uid), init_userns_outside(account.gid), err);
         if (r < 0)
                 return r;
+        gate.workspace_dir = open(workspace, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (gate.workspace_dir < 0)
+                return sw_error_errno(err, errno, "build gate: open %s", workspace);
 
         struct stat own;
         if (stat("/proc/self/ns/user", &own) < 0)
@@ -118,44 +153,17 @@ int init_build_gate_setup(struct sw_error *err)
         gate.userns_dev = own.st_dev;
         gate.userns_ino = own.st_ino;
 
-        gate.inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        gate.inotify_fd = as_range_base(make_inotify);
         if (gate.inotify_fd < 0)
-                return sw_error_errno(err, errno, "build gate: inotify");
+                return sw_error_errno(err, -gate.inotify_fd, "build gate: inotify");
         gate.workspace_wd = inotify_add_watch(gate.inotify_fd, workspace, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
         if (gate.workspace_wd < 0)
                 return sw_error_errno(err, errno, "build gate: watch %s", workspace);
         gate.gate_wd = inotify_add_watch(gate.inotify_fd, BUILD_GATE_IN_CONTAINER, IN_MOVED_TO | IN_CLOSE_WRITE);
         if (gate.gate_wd < 0)
                 return sw_error_errno(err, errno, "build gate: watch %s", BUILD_GATE_IN_CONTAINER);
-
         gate.enabled = true;
         init_log("build gate: one build, in %s", workspace);
-        return 0;
-}
-
-int init_build_gate_arm(struct sw_error *err)
-{
-        if (!gate.enabled)
-                return 0;
-        const char *remote_fs = getenv(BUILD_GATE_ENV);
-        int r;
-        gate.fanotify_fd = fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_CLOEXEC);
-        if (gate.fanotify_fd < 0)
-                return sw_error_errno(err, errno, "build gate: fanotify_init");
-        /* Every file system a build can execute from before it has a container of its own:
-         * the image (where the shell and git are), and what is bound over it. */
-        static const char *const roots[] = INIT_BIND_ROOTS;
-        if ((r = mark_filesystem("/", err)) < 0 || (r = mark_filesystem(remote_fs, err)) < 0)
-                return r;
-        for (size_t i = 0; roots[i]; i++)
-                if ((r = mark_filesystem(roots[i], err)) < 0)
-                        return r;
-        gate.held = calloc(GATE_HELD_MAX, sizeof(*gate.held));
-        if (!gate.held)
-                return sw_error_set(err, ENOMEM, "build gate");
-        /* A build cannot have started yet (Jenkins connects to the sshd that just came up,
-         * copies its agent and starts it first), but if one did, it waits from now on. */
-        drain_inotify();
         return 0;
 }
 
@@ -167,114 +175,205 @@ static void respond(int fd, uint32_t response)
         close(fd);
 }
 
+static void answer_held(uint32_t response)
+{
+        for (size_t i = 0; i < gate.held_count; i++)
+                respond(gate.held[i], response);
+        gate.held_count = 0;
+}
+
 /* The node is offline: everything waiting goes on, and nothing waits again. */
 static void gate_open(void)
 {
+        if (gate.open || gate.refused)
+                return;
         gate.open = true;
-        for (size_t i = 0; i < gate.held_count; i++)
-                respond(gate.held[i], FAN_ALLOW);
-        if (gate.held_count)
-                init_log("build gate: node offline, %zu waiting program(s) go on", gate.held_count);
-        else
-                init_log("build gate: node offline");
-        gate.held_count = 0;
-        close(gate.fanotify_fd);
-        gate.fanotify_fd = -1;
+        init_log("build gate: node offline, %zu waiting program(s) go on", gate.held_count);
+        answer_held(FAN_ALLOW);
 }
 
-/* A build's own entries: its workspace and the <workspace>@tmp, @script, @libs... beside it.
- * <workspace>@2 is a second workspace of the same job: another build. */
-static bool own_entry(const char *name)
+/* "job@tmp" -> "job"; "job@2" stays (a second workspace of the job is another build). */
+static void workspace_base(const char *name, char *out, size_t size)
 {
-        size_t len = strlen(gate.first);
-        if (strcmp(name, gate.first) == 0)
-                return true;
-        if (strncmp(name, gate.first, len) != 0 || name[len] != '@' || !name[len + 1])
-                return false;
-        return strspn(name + len + 1, "0123456789") != strlen(name + len + 1);
+        snprintf(out, size, "%s", name);
+        char *at = strrchr(out, '@');
+        if (at && at[1] && at[1 + strspn(at + 1, "0123456789")] != '\0')
+                *at = '\0';
+}
+
+static void build_started(const char *why)
+{
+        if (gate.started)
+                return;
+        gate.started = true;
+        char text[NAME_MAX + 64];
+        snprintf(text, sizeof(text), "%s\n", why);
+        gate_write(BUILD_GATE_STARTED, text);
+        init_log("build gate: the build started (%s); its programs wait until the node is offline", why);
+}
+
+static void second_build(const char *name)
+{
+        if (gate.refused)
+                return;
+        gate.refused = true;
+        char text[NAME_MAX + 2];
+        snprintf(text, sizeof(text), "%s\n", name);
+        gate_write(BUILD_GATE_SECOND, text);
+        init_log("build gate: ERROR a second build's workspace (%s) appeared on this one-build "
+                 "agent: every program of the namespace is refused from now on", name);
+        answer_held(FAN_DENY);
 }
 
 static void workspace_entry(const char *name)
 {
-        if (!gate.started) {
-                gate.started = true;
-                snprintf(gate.first, sizeof(gate.first), "%s", name);
-                char text[NAME_MAX + 2];
-                snprintf(text, sizeof(text), "%s\n", name);
-                gate_write(BUILD_GATE_STARTED, text);
-                if (!gate.open)
-                        init_log("build gate: the build started (workspace/%s); its programs wait "
-                                 "until the node is offline", name);
+        struct stat st;
+        /* Only directories are workspaces: branch-api keeps workspaces.txt (and its temporary
+         * files) beside them. */
+        if (fstatat(gate.workspace_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
                 return;
+        char base[NAME_MAX + 1];
+        workspace_base(name, base, sizeof(base));
+        if (!gate.first[0]) {
+                snprintf(gate.first, sizeof(gate.first), "%s", base);
+                char why[NAME_MAX + 16];
+                snprintf(why, sizeof(why), "workspace/%s", name);
+                build_started(why);
+        } else if (strcmp(base, gate.first) != 0) {
+                second_build(name);
         }
-        if (own_entry(name) || gate.second_seen)
-                return;
-        gate.second_seen = true;
-        char text[NAME_MAX + 2];
-        snprintf(text, sizeof(text), "%s\n", name);
-        gate_write(BUILD_GATE_SECOND, text);
-        init_log("build gate: ERROR a second build's workspace appeared on this one-build agent");
+}
+
+static void inotify_event_seen(const struct inotify_event *event, void *user)
+{
+        (void) user;
+        if (event->mask & IN_Q_OVERFLOW) {
+                /* Lost events: assume the worst, a build started; see whether serve wrote. */
+                build_started("events lost: assumed");
+                if (faccessat(gate.gate_dir, BUILD_GATE_OFFLINE, F_OK, 0) == 0)
+                        gate_open();
+        } else if (event->wd == gate.workspace_wd && event->len) {
+                workspace_entry(event->name);
+        } else if (event->wd == gate.gate_wd && event->len && strcmp(event->name, BUILD_GATE_OFFLINE) == 0) {
+                gate_open();
+        }
 }
 
 static void drain_inotify(void)
 {
-        char buf[16 * (sizeof(struct inotify_event) + NAME_MAX + 1)]
-                __attribute__((aligned(__alignof__(struct inotify_event))));
-        for (;;) {
-                ssize_t n = read(gate.inotify_fd, buf, sizeof(buf));
-                if (n <= 0)
-                        return;
-                for (char *p = buf; p < buf + n;) {
-                        const struct inotify_event *event = (const struct inotify_event *) p;
-                        p += sizeof(*event) + event->len;
-                        if (event->mask & IN_Q_OVERFLOW) {
-                                /* Lost events: assume the worst, a build started. */
-                                if (!gate.started)
-                                        workspace_entry("(unknown: inotify overflow)");
-                        } else if (event->wd == gate.workspace_wd && event->len) {
-                                workspace_entry(event->name);
-                        } else if (event->wd == gate.gate_wd && event->len &&
-                                   strcmp(event->name, BUILD_GATE_OFFLINE) == 0 && !gate.open) {
-                                gate_open();
-                        }
-                }
-        }
+        fs_inotify_drain(gate.inotify_fd, GATE_READS_MAX, inotify_event_seen, NULL);
 }
 
-/* Whether pid belongs to PID 1's own user namespace (never held). */
+/* The parent of pid and its name, from /proc/PID/stat ("pid (comm) state ppid ..."; comm may
+ * hold spaces and parentheses, hence the last ')'). */
+static pid_t parent_of(pid_t pid, char *comm, size_t size)
+{
+        char path[64], stat_line[512];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd < 0 ? -1 : read(fd, stat_line, sizeof(stat_line) - 1);
+        if (n <= 0)
+                return 0;
+        stat_line[n] = '\0';
+        char *open_paren = strchr(stat_line, '('), *close_paren = strrchr(stat_line, ')');
+        if (!open_paren || !close_paren || close_paren < open_paren)
+                return 0;
+        snprintf(comm, size, "%.*s", (int) (close_paren - open_paren - 1), open_paren + 1);
+        int ppid = 0;
+        return sscanf(close_paren + 1, " %*c %d", &ppid) == 1 ? ppid : 0;
+}
+
+/* Whether pid runs for Jenkins' remoting: a Java process among its parents. Before the first
+ * build nothing of a build runs in the agent, so nothing can pose as one. */
+static bool from_remoting(pid_t pid)
+{
+        char comm[32];
+        pid_t parent = parent_of(pid, comm, sizeof(comm));
+        for (int depth = 0; parent > 1 && depth < GATE_ANCESTRY_MAX; depth++) {
+                parent = parent_of(parent, comm, sizeof(comm));
+                if (strcmp(comm, "java") == 0)
+                        return true;
+        }
+        return false;
+}
+
+/* Whether pid belongs to PID 1's own user namespace (never held). A pid of 0 is a process
+ * outside this PID namespace (the host), which is no build either. */
 static bool outside_namespace(pid_t pid)
 {
+        if (pid == 0)
+                return true;
         char path[64];
         struct stat st;
         snprintf(path, sizeof(path), "/proc/%d/ns/user", (int) pid);
         return stat(path, &st) == 0 && st.st_dev == gate.userns_dev && st.st_ino == gate.userns_ino;
 }
 
+static void exec_seen(int fd, pid_t pid)
+{
+        if (outside_namespace(pid)) {
+                respond(fd, FAN_ALLOW);
+                return;
+        }
+        if (!gate.started && from_remoting(pid))
+                build_started("a program of the agent's Java process");
+        if (gate.refused)
+                respond(fd, FAN_DENY);
+        else if (gate.open || !gate.started)
+                respond(fd, FAN_ALLOW);
+        else if (gate.held_count < GATE_HELD_MAX)
+                gate.held[gate.held_count++] = fd;
+        else
+                respond(fd, FAN_DENY);
+}
+
 static void drain_fanotify(void)
 {
         char buf[4096] __attribute__((aligned(__alignof__(struct fanotify_event_metadata))));
-        while (gate.fanotify_fd >= 0) {
+        for (unsigned reads = 0; reads < GATE_READS_MAX && gate.fanotify_fd >= 0; reads++) {
                 ssize_t n = read(gate.fanotify_fd, buf, sizeof(buf));
                 if (n <= 0)
                         return;
                 /* Workspace events made before these execs are in the inotify queue already. */
                 drain_inotify();
                 const struct fanotify_event_metadata *m = (const struct fanotify_event_metadata *) buf;
-                for (; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
-                        if (m->fd < 0)
-                                continue;
-                        if (gate.open || !gate.started || outside_namespace(m->pid)) {
-                                if (gate.fanotify_fd >= 0)
-                                        respond(m->fd, FAN_ALLOW);
-                                else
-                                        close(m->fd);
-                        } else if (gate.held_count < GATE_HELD_MAX) {
-                                gate.held[gate.held_count++] = m->fd;
-                        } else {
-                                respond(m->fd, FAN_DENY);
-                        }
-                }
+                for (; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n))
+                        if (m->fd >= 0)
+                                exec_seen(m->fd, m->pid);
         }
+}
+
+static int mark_filesystem(const char *path, struct sw_error *err)
+{
+        if (fanotify_mark(gate.fanotify_fd, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, FAN_OPEN_EXEC_PERM,
+                          AT_FDCWD, path) < 0)
+                return sw_error_errno(err, errno, "build gate: fanotify mark on %s", path);
+        return 0;
+}
+
+int init_build_gate_arm(struct sw_error *err)
+{
+        if (!gate.enabled)
+                return 0;
+        gate.fanotify_fd = as_range_base(make_fanotify);
+        if (gate.fanotify_fd < 0)
+                return sw_error_errno(err, -gate.fanotify_fd, "build gate: fanotify_init");
+        /* Every file system a build can execute from before it has a container of its own:
+         * the image (where the shell and git are), and what is bound over it. */
+        static const char *const roots[] = INIT_BIND_ROOTS;
+        int r;
+        if ((r = mark_filesystem("/", err)) < 0 || (r = mark_filesystem(getenv(BUILD_GATE_ENV), err)) < 0)
+                return r;
+        for (size_t i = 0; roots[i]; i++)
+                if ((r = mark_filesystem(roots[i], err)) < 0)
+                        return r;
+        gate.held = calloc(GATE_HELD_MAX, sizeof(*gate.held));
+        if (!gate.held)
+                return sw_error_set(err, ENOMEM, "build gate");
+        /* A build cannot have started yet (Jenkins connects to the sshd that just came up,
+         * copies its agent and starts it first), but if one did, it waits from now on. */
+        drain_inotify();
+        return 0;
 }
 
 size_t init_build_gate_pollfds(struct pollfd *fds)
@@ -301,9 +400,7 @@ void init_build_gate_close(void)
         if (!gate.enabled || gate.fanotify_fd < 0)
                 return;
         /* Stopping: what waits is refused (closing alone would let it run). */
-        for (size_t i = 0; i < gate.held_count; i++)
-                respond(gate.held[i], FAN_DENY);
-        gate.held_count = 0;
+        answer_held(FAN_DENY);
         close(gate.fanotify_fd);
         gate.fanotify_fd = -1;
 }

@@ -55,6 +55,77 @@ test_gate_holds_until_offline() {
     assert_no_leaks "$state"
 }
 
+# One idle agent online in Jenkins for the gate cases: its port is printed.
+gate_idle_agent() {
+    local state=$1 log=$2 sock=$1/control.sock tries=0
+    until [ -S "$sock" ]; do tries=$((tries + 1)); [ "$tries" -lt 100 ] || fail "no control socket"; sleep 0.1; done
+    curl -fsS --unix-socket "$sock" -H 'Content-Type: application/json' -X POST \
+        --data '{"template":"dind","count":1}' http://slipway/v1/agents >/dev/null
+    tries=0
+    until [ "$(emu "$EMU_CONTROL/nodes" | jq '[.[] | select(.state == "online" and (.name | endswith("anchor") | not))] | length')" = 1 ]; do
+        tries=$((tries + 1)); [ "$tries" -lt 300 ] || fail "no agent came online: $(tail -3 "$log")"; sleep 0.2
+    done
+    curl -fsS --unix-socket "$sock" http://slipway/v1/agents | jq -r '.[0].ssh_port'
+}
+
+# A build that keeps out of <remote-fs>/workspace still runs its programs through Jenkins'
+# Java process: the first of them starts the hold and takes the node offline. Here a shell
+# named java (what the agent's remoting is) runs a program over SSH as the credential would.
+test_gate_trigger_without_workspace() {
+    local state=$IT_DIR/state-gate-java conf=$IT_DIR/gate-java.conf log=$IT_DIR/gate-java.log port out
+    serve_case_setup "$state"
+    emu_start
+    trap 'emu_stop; [ -z "${SERVE_PID:-}" ] || kill -9 "$SERVE_PID" 2>/dev/null || true' EXIT
+    write_config "$conf" "$state" it-gjava 1
+    serve_start "$conf" "$log"
+    port=$(gate_idle_agent "$state" "$log")
+    out=$(timeout 60 ssh -i "$EMU_DIR/credential" -o IdentitiesOnly=yes -o StrictHostKeyChecking=no \
+        -o UserKnownHostsFile=/dev/null -o BatchMode=yes -p "$port" jenkins@127.0.0.1 \
+        'cp /bin/sh /tmp/java && /tmp/java -c "/bin/echo from-java; :"' 2>&1)
+    assert_contains "$out" "from-java"
+    assert_contains "$(cat "$log")" "build started"
+    local node
+    node=$(emu "$EMU_CONTROL/nodes" | jq -c '[.[] | select(.state == "online" and (.name | endswith("anchor") | not))][0]')
+    assert_eq "$(jq .temporarily_offline <<<"$node")" true "the node went offline: $node"
+    assert_contains "$(docker logs "$(docker ps -q --filter "label=io.slipway.state-dir=$state")" 2>&1)" \
+        "build gate: the build started (a program of the agent's Java process)"
+    serve_stop "$SERVE_PID" "$log"
+    assert_no_leaks "$state"
+}
+
+# A hostile build: it cannot reach the gate (as jenkins, nor as root of its namespace through
+# a privileged container), and a second workspace made by it counts as a second build: its
+# programs are refused from then on, the agent is removed and the reuse counted.
+test_gate_hostile_build() {
+    local state=$IT_DIR/state-gate-evil conf=$IT_DIR/gate-evil.conf log=$IT_DIR/gate-evil.log
+    serve_case_setup "$state"
+    emu_start
+    trap 'emu_stop; [ -z "${SERVE_PID:-}" ] || kill -9 "$SERVE_PID" 2>/dev/null || true' EXIT
+    write_config "$conf" "$state" it-gevil 1
+    serve_start "$conf" "$log"
+    queue_build evil dind \
+        'for f in /run/slipway-gate/offline /proc/1/root/run/slipway-gate/offline; do touch $f 2>/dev/null && echo "WROTE $f"; done; echo jenkins-probe-done' \
+        'docker run --rm --privileged --pid=host -v /:/host tiny:1 /bin/busybox sh -c "for f in /host/run/slipway-gate/offline /proc/1/root/run/slipway-gate/offline; do touch \$f 2>/dev/null && echo WROTE \$f; done; echo root-probe-done" 2>&1' \
+        'mkdir ../second-job && /bin/sleep 30; echo "sleep: $?"'
+    local tries=0
+    until grep -q "ran a second build" "$log"; do
+        tries=$((tries + 1)); [ "$tries" -lt 300 ] || fail "no second build seen: $(tail -5 "$log")"; sleep 0.2
+    done
+    wait_builds 1 60 "$state" >/dev/null
+    local build
+    build=$(emu "$EMU_CONTROL/builds" | jq -c '.[0]')
+    assert_contains "$(jq -r '.steps[0].output' <<<"$build")" "jenkins-probe-done"
+    assert_contains "$(jq -r '.steps[1].output' <<<"$build")" "root-probe-done"
+    case "$(jq -r '.steps[0].output, .steps[1].output' <<<"$build")" in
+        *WROTE*) fail "the build wrote its gate: $build" ;;
+    esac
+    [ "$(jq -r .result <<<"$build")" != SUCCESS ] || fail "the build went on after its second workspace: $build"
+    assert_contains "$(curl -fsS --unix-socket "$state/control.sock" http://slipway/metrics)" "slipway_agents_reused_total 1"
+    wait_all_gone "$state"
+    serve_stop "$SERVE_PID" "$log"
+    assert_no_leaks "$state"
+}
+
 # IT_STRESS_BUILDS (40 here; `make soak` runs 200) builds of 0.1-2 s, Pipeline and freestyle,
 # two templates, capacity 3, while the emulator answers 500, slowly, or not at all for seconds
 # at a time: every build succeeds and no node runs two.
@@ -111,4 +182,6 @@ test_one_build_stress() {
 }
 
 it_case "one build: a build waits until its node is offline; the next node block goes elsewhere" test_gate_holds_until_offline
+it_case "one build: a program of the agent's Java process starts the hold, no workspace needed" test_gate_trigger_without_workspace
+it_case "one build: a hostile build cannot reach the gate; a second workspace removes the agent" test_gate_hostile_build
 it_case "one build: ${IT_STRESS_BUILDS:-40} builds under Jenkins faults, no agent runs two" test_one_build_stress

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -279,6 +280,47 @@ static void test_read_bounded(void **state)
         assert_int_equal(fs_remove_tree(dir), 0);
 }
 
+static void count_event(const struct inotify_event *event, void *user)
+{
+        if (event->len && strcmp(event->name, "notice") == 0)
+                ++*(int *) user;
+}
+
+/* A notice is seen whole (one rename, no temporary left), and a drain reads what is queued
+ * but no more than it is allowed to. */
+static void test_notice_and_inotify_drain(void **state)
+{
+        (void) state;
+        char dir[] = "/tmp/slipway-fs-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_close_ int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        assert_true(dfd >= 0 && in >= 0);
+        assert_true(inotify_add_watch(in, dir, IN_MOVED_TO | IN_CLOSE_WRITE) >= 0);
+        assert_int_equal(fs_write_notice_at(dfd, "notice", "offline\n"), 0);
+        int seen = 0;
+        fs_inotify_drain(in, 8, count_event, &seen);
+        assert_int_equal(seen, 1); /* the rename; the temporary's close has another name */
+        char path[512];
+        snprintf(path, sizeof(path), "%s/notice", dir);
+        _cleanup_free_ char *text = NULL;
+        assert_int_equal(fs_read_bounded(path, 64, &text, NULL), 0);
+        assert_string_equal(text, "offline\n");
+        snprintf(path, sizeof(path), "%s/.notice.tmp", dir);
+        assert_int_equal(access(path, F_OK), -1);
+        /* 200 notices queue 400 events (the temporary's close, the rename); one read of the
+         * drain's buffer takes part of them, and the rest stays for the next call. */
+        for (int i = 0; i < 200; i++)
+                assert_int_equal(fs_write_notice_at(dfd, "notice", "x"), 0);
+        seen = 0;
+        fs_inotify_drain(in, 1, count_event, &seen);
+        assert_in_range(seen, 1, 199);
+        fs_inotify_drain(in, 1000, count_event, &seen);
+        assert_int_equal(seen, 200);
+        assert_int_equal(fs_write_notice_at(-1, "notice", "x"), -EBADF);
+        assert_int_equal(fs_remove_tree(dir), 0);
+}
+
 static void test_random_hex(void **state)
 {
         (void) state;
@@ -299,6 +341,7 @@ int main(void)
                 cmocka_unit_test(test_shift_owners_and_write_text),
                 cmocka_unit_test(test_read_bounded),
                 cmocka_unit_test(test_random_hex),
+                cmocka_unit_test(test_notice_and_inotify_drain),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
