@@ -106,7 +106,7 @@ test_gate_hostile_build() {
     queue_build evil dind \
         'for f in /run/slipway-gate/offline /proc/1/root/run/slipway-gate/offline; do touch $f 2>/dev/null && echo "WROTE $f"; done; echo jenkins-probe-done' \
         'docker run --rm --privileged --pid=host -v /:/host tiny:1 /bin/busybox sh -c "for f in /host/run/slipway-gate/offline /proc/1/root/run/slipway-gate/offline; do touch \$f 2>/dev/null && echo WROTE \$f; done; echo root-probe-done" 2>&1' \
-        'mkdir ../second-job && /bin/sleep 30; echo "sleep: $?"'
+        'mkdir ../second-job && /bin/sleep 30'
     local tries=0
     until grep -q "ran a second build" "$log"; do
         tries=$((tries + 1)); [ "$tries" -lt 300 ] || fail "no second build seen: $(tail -5 "$log")"; sleep 0.2
@@ -119,6 +119,8 @@ test_gate_hostile_build() {
     case "$(jq -r '.steps[0].output, .steps[1].output' <<<"$build")" in
         *WROTE*) fail "the build wrote its gate: $build" ;;
     esac
+    # Its next program is refused at once (the agent is removed right after).
+    assert_contains "$(jq -r '.steps[2].output' <<<"$build")" "/bin/sleep: Operation not permitted"
     [ "$(jq -r .result <<<"$build")" != SUCCESS ] || fail "the build went on after its second workspace: $build"
     assert_contains "$(curl -fsS --unix-socket "$state/control.sock" http://slipway/metrics)" "slipway_agents_reused_total 1"
     wait_all_gone "$state"
