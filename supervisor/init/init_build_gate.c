@@ -13,6 +13,7 @@
  * is not the first's, nor one of its <workspace>@tmp, @script... companions) makes the gate
  * refuse every exec of the namespace from then on, and serve destroys the agent. Processes of
  * PID 1's own user namespace (its helpers) are never held. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -24,6 +25,7 @@
 #include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/securebits.h>
 
@@ -55,7 +57,10 @@ static struct {
         int fanotify_fd;
         dev_t userns_dev;    /* PID 1's user namespace: its processes are never held */
         ino_t userns_ino;
-        int *held;           /* the descriptors of waiting exec events */
+        struct held_exec {
+                int fd;      /* the exec event, answered later */
+                int pidfd;   /* its process: one that ends while held tells of a build that ended */
+        } *held;
         size_t held_count;
 } gate = { .gate_dir = -1, .workspace_dir = -1, .inotify_fd = -1, .fanotify_fd = -1 };
 
@@ -117,7 +122,10 @@ static int make_inotify(void)
 
 static int make_fanotify(void)
 {
-        return fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK, O_RDONLY | O_CLOEXEC);
+        /* Unlimited: a full queue would let execs through unanswered (and its memory is the
+         * agent's, charged to its cgroup). */
+        return fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_UNLIMITED_QUEUE,
+                             O_RDONLY | O_CLOEXEC);
 }
 
 int init_build_gate_setup(struct sw_error *err)
@@ -156,7 +164,8 @@ int init_build_gate_setup(struct sw_error *err)
         gate.inotify_fd = as_range_base(make_inotify);
         if (gate.inotify_fd < 0)
                 return sw_error_errno(err, -gate.inotify_fd, "build gate: inotify");
-        gate.workspace_wd = inotify_add_watch(gate.inotify_fd, workspace, IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
+        gate.workspace_wd = inotify_add_watch(gate.inotify_fd, workspace,
+                                              IN_CREATE | IN_MOVED_TO | IN_MOVE_SELF | IN_DELETE_SELF | IN_ONLYDIR);
         if (gate.workspace_wd < 0)
                 return sw_error_errno(err, errno, "build gate: watch %s", workspace);
         gate.gate_wd = inotify_add_watch(gate.inotify_fd, BUILD_GATE_IN_CONTAINER, IN_MOVED_TO | IN_CLOSE_WRITE);
@@ -177,9 +186,27 @@ static void respond(int fd, uint32_t response)
 
 static void answer_held(uint32_t response)
 {
-        for (size_t i = 0; i < gate.held_count; i++)
-                respond(gate.held[i], response);
+        for (size_t i = 0; i < gate.held_count; i++) {
+                respond(gate.held[i].fd, response);
+                if (gate.held[i].pidfd >= 0)
+                        close(gate.held[i].pidfd);
+        }
         gate.held_count = 0;
+}
+
+static void second_build(const char *name);
+
+/* Whether a held program's process ended while it waited (killed: a step's timeout, an
+ * abort). Then the build it belonged to may have ended too, and Jenkins may have given the
+ * still-online node the next build, whose programs wait beside it. */
+static bool held_process_ended(void)
+{
+        for (size_t i = 0; i < gate.held_count; i++) {
+                struct pollfd pfd = { .fd = gate.held[i].pidfd, .events = POLLIN };
+                if (gate.held[i].pidfd >= 0 && poll(&pfd, 1, 0) > 0)
+                        return true;
+        }
+        return false;
 }
 
 /* The node is offline: everything waiting goes on, and nothing waits again. */
@@ -187,6 +214,10 @@ static void gate_open(void)
 {
         if (gate.open || gate.refused)
                 return;
+        if (held_process_ended()) {
+                second_build("(a held program ended before the node was offline)");
+                return;
+        }
         gate.open = true;
         init_log("build gate: node offline, %zu waiting program(s) go on", gate.held_count);
         answer_held(FAN_ALLOW);
@@ -228,9 +259,9 @@ static void second_build(const char *name)
 static void workspace_entry(const char *name)
 {
         struct stat st;
-        /* Only directories are workspaces: branch-api keeps workspaces.txt (and its temporary
-         * files) beside them. */
-        if (fstatat(gate.workspace_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+        /* Regular files are no workspaces: branch-api keeps workspaces.txt (and its temporary
+         * files) beside them. Anything else is (a symlink to elsewhere, too). */
+        if (fstatat(gate.workspace_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || S_ISREG(st.st_mode))
                 return;
         char base[NAME_MAX + 1];
         workspace_base(name, base, sizeof(base));
@@ -244,14 +275,35 @@ static void workspace_entry(const char *name)
         }
 }
 
+/* Every entry of the workspace directory, as if each had just appeared. */
+static void workspace_rescan(void)
+{
+        int fd = openat(gate.workspace_dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DIR *dir = fd < 0 ? NULL : fdopendir(fd);
+        if (!dir) {
+                if (fd >= 0)
+                        close(fd);
+                second_build("(the workspace directory cannot be read)");
+                return;
+        }
+        for (struct dirent *entry; (entry = readdir(dir));)
+                if (strcmp(entry->d_name, ".") && strcmp(entry->d_name, ".."))
+                        workspace_entry(entry->d_name);
+        closedir(dir);
+}
+
 static void inotify_event_seen(const struct inotify_event *event, void *user)
 {
         (void) user;
         if (event->mask & IN_Q_OVERFLOW) {
-                /* Lost events: assume the worst, a build started; see whether serve wrote. */
+                /* Lost events: assume the worst, a build started; look at what is there. */
                 build_started("events lost: assumed");
+                workspace_rescan();
                 if (faccessat(gate.gate_dir, BUILD_GATE_OFFLINE, F_OK, 0) == 0)
                         gate_open();
+        } else if (event->wd == gate.workspace_wd && (event->mask & (IN_MOVE_SELF | IN_DELETE_SELF))) {
+                /* Watched no more: a new one could hide a second build's workspace. */
+                second_build("(the workspace directory was moved or removed)");
         } else if (event->wd == gate.workspace_wd && event->len) {
                 workspace_entry(event->name);
         } else if (event->wd == gate.gate_wd && event->len && strcmp(event->name, BUILD_GATE_OFFLINE) == 0) {
@@ -322,7 +374,8 @@ static void exec_seen(int fd, pid_t pid)
         else if (gate.open || !gate.started)
                 respond(fd, FAN_ALLOW);
         else if (gate.held_count < GATE_HELD_MAX)
-                gate.held[gate.held_count++] = fd;
+                gate.held[gate.held_count++] = (struct held_exec){
+                        .fd = fd, .pidfd = (int) syscall(SYS_pidfd_open, pid, 0) };
         else
                 respond(fd, FAN_DENY);
 }
@@ -337,9 +390,12 @@ static void drain_fanotify(void)
                 /* Workspace events made before these execs are in the inotify queue already. */
                 drain_inotify();
                 const struct fanotify_event_metadata *m = (const struct fanotify_event_metadata *) buf;
-                for (; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n))
-                        if (m->fd >= 0)
+                for (; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
+                        if (m->mask & FAN_Q_OVERFLOW)
+                                second_build("(fanotify queue overflow: execs went unanswered)");
+                        else if (m->fd >= 0)
                                 exec_seen(m->fd, m->pid);
+                }
         }
 }
 

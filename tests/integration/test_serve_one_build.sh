@@ -55,6 +55,19 @@ test_gate_holds_until_offline() {
     assert_no_leaks "$state"
 }
 
+# The build NAME did not go on after its gate refused it: either its next program was refused
+# ("Operation not permitted"), or its agent was removed under it first (the node deleted:
+# aborted). Which comes first is a race between the agent and serve; both end it.
+assert_build_stopped() {
+    local builds=$1 name=$2 build
+    build=$(jq -c --arg n "$name" '.[] | select(.name == $n)' <<<"$builds")
+    [ "$(jq -r .result <<<"$build")" != SUCCESS ] || fail "$name went on: $build"
+    case "$(jq -r '[.steps[].output] | join(" ")' <<<"$build") $(jq -r '.reason // ""' <<<"$build")" in
+        *"Operation not permitted"*|*"node deleted"*) ;;
+        *) fail "$name: neither refused nor removed: $build" ;;
+    esac
+}
+
 # One idle agent online in Jenkins for the gate cases: its port is printed.
 gate_idle_agent() {
     local state=$1 log=$2 sock=$1/control.sock tries=0
@@ -83,12 +96,13 @@ test_gate_trigger_without_workspace() {
         -o UserKnownHostsFile=/dev/null -o BatchMode=yes -p "$port" jenkins@127.0.0.1 \
         'cp /bin/sh /tmp/java && /tmp/java -c "/bin/echo from-java; :"' 2>&1)
     assert_contains "$out" "from-java"
+    # Reported by the gate (no workspace was made), taken offline, then, idle in Jenkins
+    # afterwards, retired as a used agent.
     assert_contains "$(cat "$log")" "build started"
-    local node
-    node=$(emu "$EMU_CONTROL/nodes" | jq -c '[.[] | select(.state == "online" and (.name | endswith("anchor") | not))][0]')
-    assert_eq "$(jq .temporarily_offline <<<"$node")" true "the node went offline: $node"
-    assert_contains "$(docker logs "$(docker ps -q --filter "label=io.slipway.state-dir=$state")" 2>&1)" \
-        "build gate: the build started (a program of the agent's Java process)"
+    assert_contains "$(cat "$log")" "(its gate)"
+    assert_eq "$(grep -c 'mark node .* offline' "$log" || true)" 0 "offline taken at once"
+    wait_all_gone_but_anchor "$state"
+    assert_contains "$(cat "$log")" "retiring: its build finished"
     serve_stop "$SERVE_PID" "$log"
     assert_no_leaks "$state"
 }
@@ -119,10 +133,32 @@ test_gate_hostile_build() {
     case "$(jq -r '.steps[0].output, .steps[1].output' <<<"$build")" in
         *WROTE*) fail "the build wrote its gate: $build" ;;
     esac
-    # Its next program is refused at once (the agent is removed right after).
-    assert_contains "$(jq -r '.steps[2].output' <<<"$build")" "/bin/sleep: Operation not permitted"
-    [ "$(jq -r .result <<<"$build")" != SUCCESS ] || fail "the build went on after its second workspace: $build"
+    assert_build_stopped "[$build]" evil
     assert_contains "$(curl -fsS --unix-socket "$state/control.sock" http://slipway/metrics)" "slipway_agents_reused_total 1"
+    wait_all_gone "$state"
+    serve_stop "$SERVE_PID" "$log"
+    assert_no_leaks "$state"
+}
+
+# A build that would hide a second build's workspace from its gate: it moves the watched
+# directory away, or makes a workspace that is a symlink. Either makes the gate refuse the
+# build's next program and removes the agent.
+test_gate_hidden_workspace() {
+    local state=$IT_DIR/state-gate-hide conf=$IT_DIR/gate-hide.conf log=$IT_DIR/gate-hide.log
+    serve_case_setup "$state"
+    emu_start
+    trap 'emu_stop; [ -z "${SERVE_PID:-}" ] || kill -9 "$SERVE_PID" 2>/dev/null || true' EXIT
+    write_config "$conf" "$state" it-ghide 2
+    serve_start "$conf" "$log"
+    queue_build hide-mv dind 'cd ../.. && mv workspace ws.old && mkdir workspace && /bin/true'
+    queue_build hide-ln dind 'ln -s /tmp ../victim-job && /bin/true'
+    wait_builds 2 120 "$state" >/dev/null
+    local builds name
+    builds=$(emu "$EMU_CONTROL/builds")
+    for name in hide-mv hide-ln; do
+        assert_build_stopped "$builds" "$name"
+    done
+    assert_contains "$(curl -fsS --unix-socket "$state/control.sock" http://slipway/metrics)" "slipway_agents_reused_total 2"
     wait_all_gone "$state"
     serve_stop "$SERVE_PID" "$log"
     assert_no_leaks "$state"
@@ -186,4 +222,5 @@ test_one_build_stress() {
 it_case "one build: a build waits until its node is offline; the next node block goes elsewhere" test_gate_holds_until_offline
 it_case "one build: a program of the agent's Java process starts the hold, no workspace needed" test_gate_trigger_without_workspace
 it_case "one build: a hostile build cannot reach the gate; a second workspace removes the agent" test_gate_hostile_build
+it_case "one build: a build hiding a workspace (moved directory, symlink) removes the agent" test_gate_hidden_workspace
 it_case "one build: ${IT_STRESS_BUILDS:-40} builds under Jenkins faults, no agent runs two" test_one_build_stress
