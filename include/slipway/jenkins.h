@@ -23,6 +23,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "slipway/error.h"
 
 #define JENKINS_MAX_RESPONSE (8u << 20) /* bytes; larger bodies are refused */
